@@ -1,0 +1,190 @@
+//! Checked catalog types: what every later stage (sizing, routing, scheduling, running) takes.
+//!
+//! Built once from the raw files by `catalog::load`; nothing optional is left that a consumer
+//! would have to default again, and every number has been range-checked.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// Where a catalog entry came from: the catalog embedded in the binary, or a user directory
+/// layered over it with `--catalog DIR` / `ASSAY_CATALOG` (theirs win on a name clash).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "kind", content = "path", rename_all = "snake_case")]
+pub enum Origin {
+    Builtin,
+    User(PathBuf),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DType {
+    F32,
+    F16,
+    Bf16,
+}
+
+impl DType {
+    pub fn bytes(self) -> u64 {
+        match self {
+            DType::F32 => 4,
+            DType::F16 | DType::Bf16 => 2,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DType::F32 => "f32",
+            DType::F16 => "f16",
+            DType::Bf16 => "bf16",
+        }
+    }
+    pub fn parse(s: &str) -> Option<DType> {
+        match s.to_ascii_lowercase().as_str() {
+            "f32" | "float32" => Some(DType::F32),
+            "f16" | "float16" | "half" => Some(DType::F16),
+            "bf16" | "bfloat16" => Some(DType::Bf16),
+            _ => None,
+        }
+    }
+}
+
+/// Architecture numbers sizing needs (from the catalog, or from a local `config.json`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Arch {
+    /// `config.json` `architectures[0]`.
+    pub architecture: String,
+    pub params: u64,
+    pub layers: u64,
+    pub hidden: u64,
+    pub heads: u64,
+    pub kv_heads: u64,
+    pub head_dim: u64,
+    pub intermediate: u64,
+    pub vocab: u64,
+    pub tied_embeddings: bool,
+    pub max_positions: u64,
+    /// `(window, layers using it)`.
+    pub sliding_window: Option<(u64, u64)>,
+    /// `(experts, active per token)` for mixture-of-experts models.
+    pub experts: Option<(u64, u64)>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Model {
+    pub id: String,
+    pub hf_repo: Option<String>,
+    pub revision: String,
+    pub path: Option<PathBuf>,
+    pub dtype: DType,
+    pub chat: bool,
+    pub arch: Arch,
+    pub note: Option<String>,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Category {
+    pub name: String,
+    pub description: String,
+    pub models: Vec<String>,
+    pub datasets: Vec<String>,
+    /// Declared not ready by its file (reason).
+    pub not_ready: Option<String>,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutputType {
+    MultipleChoice,
+    GenerateUntil,
+    Loglikelihood,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct GenerationKwargs {
+    pub until: Vec<String>,
+    pub max_gen_toks: u32,
+    pub do_sample: bool,
+    pub temperature: f64,
+    pub top_p: f64,
+    pub top_k: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct MetricSpec {
+    pub metric: String,
+    pub aggregation: String,
+    pub higher_is_better: bool,
+    pub options: BTreeMap<String, serde_json::Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct FilterStep {
+    pub function: String,
+    pub options: BTreeMap<String, serde_json::Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct FilterPipeline {
+    pub name: String,
+    pub steps: Vec<FilterStep>,
+}
+
+/// State of a dataset's data: loaded and valid, or why not.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum DataState {
+    /// Rows counted per split; `hash` is the sha256 of the manifest and data files.
+    Ready { splits: BTreeMap<String, u64>, hash: String },
+    /// The manifest validates but its data file is absent.
+    Missing { reason: String },
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Dataset {
+    pub name: String,
+    pub dir: PathBuf,
+    pub description: Option<String>,
+    pub data_files: BTreeMap<String, PathBuf>,
+    pub test_split: String,
+    pub fewshot_split: Option<String>,
+    pub output_type: OutputType,
+    pub doc_to_text: String,
+    pub doc_to_target: String,
+    pub doc_to_choice: Option<ChoiceSpec>,
+    pub target_delimiter: String,
+    pub fewshot_delimiter: String,
+    pub num_fewshot: u32,
+    pub generation: GenerationKwargs,
+    pub metrics: Vec<MetricSpec>,
+    pub filters: Vec<FilterPipeline>,
+    pub repeats: u32,
+    pub chat: bool,
+    pub data: DataState,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChoiceSpec {
+    Template(String),
+    List(Vec<String>),
+}
+
+impl Dataset {
+    /// Rows in the test split (0 when the data is missing).
+    pub fn test_rows(&self) -> u64 {
+        match &self.data {
+            DataState::Ready { splits, .. } => splits.get(&self.test_split).copied().unwrap_or(0),
+            DataState::Missing { .. } => 0,
+        }
+    }
+}
+
+/// The whole checked catalog. Maps are keyed by id/name and iterate in sorted order.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Catalog {
+    pub models: BTreeMap<String, Model>,
+    pub categories: BTreeMap<String, Category>,
+    pub datasets: BTreeMap<String, Dataset>,
+}

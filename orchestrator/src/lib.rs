@@ -1,0 +1,2 @@
+//! assay: evaluate language models across task categories on the GPUs (or CPU) at hand.
+pub mod catalog;
