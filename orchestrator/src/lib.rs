@@ -1,2 +1,9 @@
 //! assay: evaluate language models across task categories on the GPUs (or CPU) at hand.
+//!
+//! The binary (`src/main.rs`) only parses flags and maps errors to exit codes; everything else
+//! lives here so tests can call it.
 pub mod catalog;
+pub mod cli;
+pub mod commands;
+pub mod error;
+pub mod printer;
