@@ -440,7 +440,7 @@ def build_coordinates(rng):
         ew = "E" if lon >= 0 else "W"
         q = f"Write the position {abs(lat):.4f}° {ns}, {abs(lon):.4f}° {ew} as signed decimal degrees."
         rows.append(coord_row(q, lat, lon, "signed"))
-    rows = dedupe(rows)
+    rows = dedupe_by(rows, "question")
     rng.shuffle(rows)
     fewshot = [
         coord_row("Give the latitude and longitude of Porto, Portugal, in decimal degrees.", 41.1579, -8.6291, "city"),
@@ -451,15 +451,6 @@ def build_coordinates(rng):
         coord_row("Give the latitude and longitude of the capital of Kazakhstan in decimal degrees.", 51.1694, 71.4491, "capital"),
     ]
     return rows, fewshot
-
-
-def dedupe(rows):
-    seen, out = set(), []
-    for r in rows:
-        if r["question"] not in seen:
-            seen.add(r["question"])
-            out.append(r)
-    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -1084,8 +1075,9 @@ def cards(data):
             f"Scored by exact match ignoring case and punctuation. {len(ad_t)} test items ({kind_counts(ad_t, 'field')}) "
             f"and {len(ad_f)} few-shot items across 15 formats (United States, United Kingdom, Germany, France, Italy, "
             f"Spain, Netherlands, Sweden, Poland, Switzerland, Brazil, India, Australia, Japan in romanised form, "
-            f"Canada). Streets, house numbers and the local parts of postcodes are made up; city names, region codes "
-            f"and postcode prefixes are real, so no item is the address of a real person or business. Known limits: "
+            f"Canada). Streets and house numbers are made up; city names, region codes and postal codes are real for the "
+            f"named city (where a code narrows down to a street or building, only its real prefix is kept and the rest "
+            f"is made up), and no item is meant to be the address of a real household or business. Known limits: "
             f"one layout per country, English country names, and the answer is always printed in the address, so the "
             f"task tests field recognition rather than knowledge."
         )),
