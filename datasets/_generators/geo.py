@@ -21,17 +21,14 @@ Usage:
 Standard library only (Python 3.11).
 """
 
-import argparse
-import json
 import math
 import random
 import re
 import sys
-from pathlib import Path
+
+from common import load_schema, manifest_problems, rows_problems, run, to_jsonl, to_yaml
 
 SEED = 20240917
-DATASETS = Path(__file__).resolve().parents[1]
-RAW_RS = DATASETS.parent / "orchestrator" / "src" / "catalog" / "raw.rs"
 
 # --------------------------------------------------------------------------------------------
 # Fact tables. Coordinates are decimal degrees (north and east positive) of city centres,
@@ -718,7 +715,7 @@ NER_TEMPLATES = [
     "The calendar pairs photographs of {lake} with photographs of {mountain}.",
     "{person} thanked the committee for its patience.",
     "The quarterly report from {org} was delayed again.",
-    "Ticket prices rose by ten percent after the holidays.",
+    "Bus fares rose by ten percent after the holidays.",
     "{person} finished the marathon in just over three hours.",
     "{org} hired {person} as its new director.",
     "A delegation from {country} visited {city} and then {city2}.",
@@ -1120,54 +1117,12 @@ def cards(data):
 
 
 # --------------------------------------------------------------------------------------------
-# Output: a YAML subset (block mappings and lists, every string JSON-quoted) and JSON lines
+# Assembly, validation, entry point
 # --------------------------------------------------------------------------------------------
 
 
-def yaml_scalar(v):
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (int, float)):
-        return repr(v)
-    if isinstance(v, str):
-        # A JSON string is a valid YAML double-quoted scalar.
-        return json.dumps(v, ensure_ascii=False)
-    if v == [] or v == {}:
-        return json.dumps(v)
-    raise TypeError(f"unsupported YAML value {v!r}")
-
-
-def yaml_lines(obj, indent):
-    pad = "  " * indent
-    out = []
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            if isinstance(v, (dict, list)) and v:
-                out.append(f"{pad}{k}:")
-                out += yaml_lines(v, indent + 1)
-            else:
-                out.append(f"{pad}{k}: {yaml_scalar(v)}")
-    else:
-        for item in obj:
-            if isinstance(item, dict) and item:
-                sub = yaml_lines(item, indent + 1)
-                sub[0] = f"{pad}- {sub[0].lstrip()}"
-                out += sub
-            else:
-                out.append(f"{pad}- {yaml_scalar(item)}")
-    return out
-
-
-def to_yaml(obj):
-    return "\n".join(yaml_lines(obj, 0)) + "\n"
-
-
-def to_jsonl(rows):
-    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
-
-
 def build_all():
-    """Every file this generator owns: {relative path: text}, plus the rows for validation."""
+    """Every file this generator owns: {path under datasets/: text}, plus the rows."""
     rng = random.Random(SEED)
     data = {
         "spatial_reasoning": build_spatial(rng),
@@ -1188,198 +1143,71 @@ def build_all():
     return files, data
 
 
-# --------------------------------------------------------------------------------------------
-# Validation
-# --------------------------------------------------------------------------------------------
-
-METRICS = {
-    "acc": set(), "acc_norm": set(), "f1": set(), "span_f1": set(), "refusal_rate": set(),
-    "exact_match": {"ignore_case", "ignore_punctuation", "regexes_to_ignore"},
-    "numeric_match": {"tolerance", "abs_tolerance"},
-    "distance_accuracy": {"threshold_km"},
-    "pass_at_k": {"k"},
-}
-FILTERS = {"regex": {"regex_pattern", "group_select"}, "take_first": set(), "lowercase": set(),
-           "strip": set(), "remove_whitespace": set()}
-OUTPUT_TYPES = {"multiple_choice", "generate_until", "loglikelihood"}
+def coordinate_check(row):
+    pattern = MANIFESTS["coordinate_processing"]["filter_list"][0]["filter"][0]["regex_pattern"]
+    m = re.search(pattern, row["answer"])
+    if not m or m.group(0) != row["answer"]:
+        return ["answer is not one `lat, lon` pair the filter extracts"]
+    if not (-90 <= row["lat"] <= 90 and -180 <= row["lon"] <= 180):
+        return ["coordinates out of range"]
+    if row["answer"] != fmt_pair(row["lat"], row["lon"]):
+        return ["answer differs from lat/lon"]
+    return []
 
 
-def struct_fields(source, struct):
-    """Field name -> whether it is required (not `Option<..>`), read from a Rust struct."""
-    m = re.search(r"pub struct " + struct + r" \{(.*?)\n\}", source, re.S)
-    if not m:
-        raise ValueError(f"{RAW_RS}: struct {struct} not found")
-    fields = {}
-    for name, ty in re.findall(r"pub (\w+): ([^,\n]+),", m.group(1)):
-        if "serde(flatten)" not in ty:
-            fields[name] = not ty.startswith("Option<")
-    return fields
+def address_check(row):
+    return [] if row["answer"] in row["address"] else [f"answer `{row['answer']}` does not occur in the address"]
 
 
-def template_vars(template):
-    return set(re.findall(r"\{\{\s*([A-Za-z_]\w*)", template))
-
-
-def check_manifest(name, man, schema, problems):
-    where = f"{name}/manifest.yaml"
-    manifest_fields, kwargs_fields, pipeline_fields = schema
-    for key in man:
-        if key not in manifest_fields:
-            problems.append(f"{where}: `{key}` is not a manifest field of raw.rs")
-    for key, required in manifest_fields.items():
-        if required and key not in man:
-            problems.append(f"{where}: required field `{key}` missing")
-    if man.get("task") != name:
-        problems.append(f"{where}: task `{man.get('task')}` differs from the directory name")
-    if man.get("output_type") not in OUTPUT_TYPES:
-        problems.append(f"{where}: output_type `{man.get('output_type')}` unknown")
-    for key in man.get("generation_kwargs", {}):
-        if key not in kwargs_fields:
-            problems.append(f"{where}: generation_kwargs.{key} is not a field of raw.rs")
-    for m in man.get("metric_list", []):
-        allowed = METRICS.get(m["metric"])
-        if allowed is None:
-            problems.append(f"{where}: metric `{m['metric']}` unknown")
-            continue
-        extra = set(m) - {"metric", "aggregation", "higher_is_better"} - allowed
-        if extra:
-            problems.append(f"{where}: metric `{m['metric']}` has unknown options {sorted(extra)}")
-    for pipe in man.get("filter_list", []):
-        for key in pipe:
-            if key not in pipeline_fields:
-                problems.append(f"{where}: filter pipeline key `{key}` is not a field of raw.rs")
-        for step in pipe["filter"]:
-            allowed = FILTERS.get(step["function"])
-            if allowed is None:
-                problems.append(f"{where}: filter function `{step['function']}` unknown")
-            elif set(step) - {"function"} - allowed:
-                problems.append(f"{where}: filter `{step['function']}` has unknown options")
-            if step["function"] == "regex":
-                re.compile(step["regex_pattern"])
-
-
-def check_rows(name, man, split, rows, problems):
-    where = f"{name}/{man['data_files'][split]}"
-    needed = template_vars(man["doc_to_text"]) | template_vars(man["doc_to_target"])
-    if isinstance(man.get("doc_to_choice"), str):
-        needed |= template_vars(man["doc_to_choice"])
-    for line, row in enumerate(rows, start=1):
-        missing = needed - set(row)
-        if missing:
-            problems.append(f"{where}:{line}: fields {sorted(missing)} used by the templates are missing")
-            continue
-        if man["output_type"] == "multiple_choice":
-            choices, gold = row["choices"], row["answer"]
-            if not (isinstance(choices, list) and 2 <= len(choices) <= 8 and all(isinstance(c, str) and c for c in choices)):
-                problems.append(f"{where}:{line}: choices must be 2 to 8 non-empty strings")
-            elif len(set(choices)) != len(choices):
-                problems.append(f"{where}:{line}: duplicate choices")
-            if not (isinstance(gold, int) and not isinstance(gold, bool) and 0 <= gold < len(choices)):
-                problems.append(f"{where}:{line}: gold index {gold!r} out of range for {len(choices)} choices")
-        else:
-            if not (isinstance(row["answer"], str) and row["answer"].strip()):
-                problems.append(f"{where}:{line}: empty answer")
-        check_row_semantics(name, man, row, f"{where}:{line}", problems)
-
-
-def check_row_semantics(name, man, row, where, problems):
-    if name == "coordinate_processing":
-        pattern = man["filter_list"][0]["filter"][0]["regex_pattern"]
-        m = re.search(pattern, row["answer"])
-        if not m or m.group(0) != row["answer"]:
-            problems.append(f"{where}: answer is not one `lat, lon` pair the filter extracts")
-        elif not (-90 <= row["lat"] <= 90 and -180 <= row["lon"] <= 180):
-            problems.append(f"{where}: coordinates out of range")
-        elif row["answer"] != fmt_pair(row["lat"], row["lon"]):
-            problems.append(f"{where}: answer differs from lat/lon")
-    elif name == "address_parsing":
-        if row["answer"] not in row["address"]:
-            problems.append(f"{where}: answer `{row['answer']}` does not occur in the address")
-    elif name == "location_ner":
-        expected = "; ".join(row["spans"]) if row["spans"] else "none"
-        if row["answer"] != expected:
-            problems.append(f"{where}: answer differs from spans")
-        pos = 0
-        for span in row["spans"]:
-            at = row["sentence"].find(span, pos)
-            if at < 0:
-                problems.append(f"{where}: span `{span}` not found in order in the sentence")
-                break
-            pos = at + len(span)
-    elif name == "ner_locations":
-        if row["entity"] not in row["sentence"]:
-            problems.append(f"{where}: entity `{row['entity']}` not in the sentence")
-        if any(c not in KINDS for c in row["choices"]):
-            problems.append(f"{where}: unknown place type in choices")
-
-
-def validate(files, data):
+def location_ner_check(row):
     problems = []
-    try:
-        source = RAW_RS.read_text(encoding="utf-8")
-        schema = (struct_fields(source, "RawDatasetManifest"), struct_fields(source, "RawGenerationKwargs"),
-                  struct_fields(source, "RawFilterPipeline"))
-    except (OSError, ValueError) as e:
-        return [f"cannot read the manifest schema: {e}"]
-    for name, man in MANIFESTS.items():
-        check_manifest(name, man, schema, problems)
-        if name not in data:
-            continue
-        test, fewshot = data[name]
-        if len(test) < 50:
-            problems.append(f"{name}: only {len(test)} test rows (need at least 50)")
-        if not 3 <= len(fewshot) <= 5:
-            problems.append(f"{name}: {len(fewshot)} few-shot rows (need 3 to 5)")
-        if man.get("num_fewshot", 0) > len(fewshot):
-            problems.append(f"{name}: num_fewshot exceeds the few-shot rows")
-        check_rows(name, man, "test", test, problems)
-        check_rows(name, man, "fewshot", fewshot, problems)
-        test_texts = {to_jsonl([{k: v for k, v in r.items() if k not in ("choices", "answer")}]) for r in test}
-        for r in fewshot:
-            if to_jsonl([{k: v for k, v in r.items() if k not in ("choices", "answer")}]) in test_texts:
-                problems.append(f"{name}: a few-shot row also appears in the test split")
-    for path, text in files.items():
-        if "\r" in text or not text.endswith("\n"):
-            problems.append(f"{path}: line endings must be \\n with a final newline")
+    if row["answer"] != ("; ".join(row["spans"]) if row["spans"] else "none"):
+        problems.append("answer differs from spans")
+    pos = 0
+    for span in row["spans"]:
+        at = row["sentence"].find(span, pos)
+        if at < 0:
+            problems.append(f"span `{span}` not found, in order, in the sentence")
+            break
+        pos = at + len(span)
     return problems
 
 
-# --------------------------------------------------------------------------------------------
+def ner_locations_check(row):
+    problems = [] if row["entity"] in row["sentence"] else [f"entity `{row['entity']}` not in the sentence"]
+    if any(c not in KINDS for c in row["choices"]):
+        problems.append("unknown place type in choices")
+    return problems
+
+
+ROW_CHECKS = {
+    "coordinate_processing": coordinate_check,
+    "address_parsing": address_check,
+    "location_ner": location_ner_check,
+    "ner_locations": ner_locations_check,
+}
+
+
+def validate(data):
+    try:
+        schema = load_schema()
+    except (OSError, ValueError) as e:
+        return [f"cannot read the manifest schema: {e}"]
+    problems = []
+    for name, man in MANIFESTS.items():
+        problems += manifest_problems(name, man, schema)
+        if name in data:
+            test, fewshot = data[name]
+            problems += rows_problems(name, man, test, fewshot, ROW_CHECKS.get(name))
+    return problems
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--check", action="store_true", help="verify the files on disk instead of writing them")
-    args = parser.parse_args()
     files, data = build_all()
-    problems = validate(files, data)
-    if args.check:
-        for path, text in files.items():
-            target = DATASETS / path
-            if not target.is_file():
-                problems.append(f"{path}: missing (run the generator)")
-            elif target.read_bytes() != text.encode("utf-8"):
-                problems.append(f"{path}: differs from the generator's output (run the generator)")
-        for name in MANIFESTS:
-            folder = DATASETS / name
-            if folder.is_dir():
-                for extra in sorted(p for p in folder.iterdir() if f"{name}/{p.name}" not in files):
-                    problems.append(f"{name}/{extra.name}: not produced by the generator")
-    if problems:
-        for p in problems:
-            print(f"geo.py: {p}", file=sys.stderr)
-        return 1
-    if args.check:
-        print(f"geo.py: {len(files)} files up to date")
-        return 0
-    for path, text in files.items():
-        target = DATASETS / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with open(target, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-    counts = ", ".join(f"{n} {len(t)}+{len(f)}" for n, (t, f) in data.items())
-    print(f"geo.py: wrote {len(files)} files (test+fewshot rows: {counts})")
-    return 0
+    status = run("geo.py", __doc__.split("\n\n")[0], files, validate(data), list(MANIFESTS))
+    if status == 0:
+        print("rows (test+fewshot): " + ", ".join(f"{n} {len(t)}+{len(f)}" for n, (t, f) in data.items()))
+    return status
 
 
 if __name__ == "__main__":
