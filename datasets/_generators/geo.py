@@ -25,6 +25,7 @@ import math
 import random
 import re
 import sys
+from functools import partial
 
 from common import load_schema, manifest_problems, rows_problems, run, to_jsonl, to_yaml
 
@@ -250,9 +251,8 @@ def or_list(names):
     return ", ".join(names[:-1]) + " or " + names[-1]
 
 
-def spatial_compare(rng, pts):
+def spatial_compare(rng, pts, axis):
     """'Which city is farther north: A or B?' (and south, east, west)."""
-    axis = rng.choice(["north", "south", "east", "west"])
     a, b = rng.sample(pts, 2)
     if axis in ("north", "south"):
         if abs(a[1] - b[1]) < 3:
@@ -272,9 +272,8 @@ def spatial_compare(rng, pts):
     return mc_item(q, [a[0], b[0]], gold[0], f"compare_{axis}", rng)
 
 
-def spatial_extreme(rng, pts):
+def spatial_extreme(rng, pts, axis):
     """'Which of these cities is the farthest north?' over 3 or 4 cities."""
-    axis = rng.choice(["north", "south", "east", "west"])
     group = rng.sample(pts, rng.choice([3, 4]))
     idx = 1 if axis in ("north", "south") else 2
     if idx == 2 and max(p[2] for p in group) - min(p[2] for p in group) > 120:
@@ -327,10 +326,10 @@ def spatial_farther(rng, pts):
     return mc_item(q, [a[0], b[0]], gold[0], "farther", rng)
 
 
-def spatial_hemisphere(rng, pts):
+def spatial_hemisphere(rng, pts, equator):
     """Which side of the equator or of the prime meridian; the gold side is drawn first, so both
     sides are equally likely despite most large cities lying north and east."""
-    if rng.random() < 0.5:
+    if equator:
         choices = ["the Northern Hemisphere", "the Southern Hemisphere"]
         gold = rng.choice(choices)
         side = [p for p in pts if (p[1] >= 3 if gold == choices[0] else p[1] <= -3)]
@@ -349,13 +348,20 @@ def spatial_hemisphere(rng, pts):
 def build_spatial(rng):
     pts = places()
     plan = [  # (maker, test count, fewshot count)
-        (spatial_compare, 20, 1),
-        (spatial_extreme, 14, 1),
-        (lambda r, p: spatial_direction(r, p, False), 12, 1),
-        (lambda r, p: spatial_direction(r, p, True), 12, 0),
+        (partial(spatial_compare, axis="north"), 5, 1),
+        (partial(spatial_compare, axis="south"), 5, 0),
+        (partial(spatial_compare, axis="east"), 5, 0),
+        (partial(spatial_compare, axis="west"), 5, 0),
+        (partial(spatial_extreme, axis="north"), 4, 0),
+        (partial(spatial_extreme, axis="south"), 4, 1),
+        (partial(spatial_extreme, axis="east"), 3, 0),
+        (partial(spatial_extreme, axis="west"), 3, 0),
+        (partial(spatial_direction, eight=False), 12, 1),
+        (partial(spatial_direction, eight=True), 12, 0),
         (spatial_closest, 12, 1),
         (spatial_farther, 8, 0),
-        (spatial_hemisphere, 8, 1),
+        (partial(spatial_hemisphere, equator=True), 4, 1),
+        (partial(spatial_hemisphere, equator=False), 4, 0),
     ]
     return take_plan(rng, pts, plan)
 
@@ -369,7 +375,7 @@ def take_plan(rng, pts, plan):
         while len(got) < n_test + n_few:
             tries += 1
             if tries > 20000:
-                raise RuntimeError(f"{maker.__name__}: could not draw {n_test + n_few} items")
+                raise RuntimeError(f"{maker}: could not draw {n_test + n_few} items")
             item = maker(rng, pts)
             if item is None or item["question"] in seen:
                 continue
