@@ -667,7 +667,7 @@ def dedupe_by(rows, key):
 
 
 # --------------------------------------------------------------------------------------------
-# Place names for the sentence tasks: (surface form in a sentence, entity name)
+# Place names for the two sentence tasks, by kind (`surface` adds "the" where English needs it)
 # --------------------------------------------------------------------------------------------
 
 NER_CITIES = ["Lyon", "Osaka", "Nairobi", "Toronto", "Kraków", "Seville", "Porto", "Mumbai", "Melbourne",
@@ -696,8 +696,8 @@ def surface(kind, name):
     return name
 
 
-# People and organisations whose names contain no place name (decoys included on purpose:
-# a person called Florence or Jordan is not a location).
+# People and organisations, which are not places. Some first names (Florence, Jordan, Austin) are
+# also place names on purpose: they must not be listed as locations.
 PEOPLE = ["Maria Lopez", "Kenji Watanabe", "Amara Okafor", "Lars Nilsson", "Priya Sharma", "Tom Becker",
           "Elena Petrova", "Omar Haddad", "Florence Adams", "Jordan Reyes", "Austin Clarke", "Sofia Rossi"]
 ORGS = ["Brightline Logistics", "the Northfield Water Board", "Kestrel Analytics", "the city council",
