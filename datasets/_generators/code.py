@@ -30,7 +30,9 @@ def jsonl(rows):
 def yaml_scalar(v):
     if isinstance(v, bool):
         return "true" if v else "false"
-    if isinstance(v, (int, float)):
+    if isinstance(v, float):
+        return format(v, ".12f").rstrip("0").rstrip(".") if "e" in repr(v) else repr(v)
+    if isinstance(v, int):
         return repr(v)
     return json.dumps(v, ensure_ascii=False)
 
@@ -78,7 +80,7 @@ def validate(name, manifest, test, fewshot, min_items):
     keys = [key(r) for r in test]
     assert len(set(keys)) == len(keys), f"{name}: duplicate test items"
     assert not set(keys) & {key(r) for r in fewshot}, f"{name}: few-shot item in test"
-    text_key = lambda r: r.get("prompt") or r.get("question") or r.get("code")
+    text_key = lambda r: json.dumps([r.get(k) for k in ("prompt", "question", "code", "passage")])
     assert not {text_key(r) for r in test} & {text_key(r) for r in fewshot}, f"{name}: overlap"
 
 
