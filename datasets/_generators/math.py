@@ -85,8 +85,15 @@ def validate(name, manifest, test, fewshot, min_items):
     keys = [key(r) for r in test]
     assert len(set(keys)) == len(keys), f"{name}: duplicate test items"
     assert not set(keys) & {key(r) for r in fewshot}, f"{name}: few-shot item in test"
-    text_key = lambda r: json.dumps([r.get(k) for k in ("prompt", "question", "code", "passage")])
-    assert not {text_key(r) for r in test} & {text_key(r) for r in fewshot}, f"{name}: overlap"
+    # The same question may be asked of different items (with a different answer); what may
+    # not repeat is a question together with its answer.
+    def text_key(r):
+        answer = r["choices"][r["gold"]] if "gold" in r else None
+        return json.dumps([r.get(k) for k in ("prompt", "question", "code", "passage")] + [answer])
+
+    test_keys = [text_key(r) for r in test]
+    assert len(set(test_keys)) == len(test_keys), f"{name}: repeated question in test"
+    assert not set(test_keys) & {text_key(r) for r in fewshot}, f"{name}: few-shot question in test"
 
 
 def dataset_files(name, manifest, test, fewshot, card, min_items=50):
