@@ -4,20 +4,14 @@
 Every item is filled from templates with seeded random numbers, and every answer is computed
 here with exact decimal arithmetic; nothing is copied from an existing benchmark.
 
-Usage: python3 datasets/_generators/math.py          (rewrite the files)
-       python3 datasets/_generators/math.py --check  (exit 1 if the files on disk differ)
+Usage: python3 datasets/_generators/mathematics.py          (rewrite the files)
+       python3 datasets/_generators/mathematics.py --check  (exit 1 if the files on disk differ)
 """
 
+import json
 import os
+import random
 import sys
-
-# This file shares its name with the standard `math` module, which `random` imports: keep
-# the script's own directory off the import path so the standard module is found.
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
-
-import json  # noqa: E402
-import random  # noqa: E402
 import re  # noqa: E402
 from decimal import Decimal  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -285,7 +279,7 @@ def arithmetic_word_problems():
     n_neg = sum(1 for r in test if r["answer"].startswith("-"))
     card = f"""# arithmetic_word_problems
 
-Measures multi-step arithmetic in everyday settings (shopping totals and change, discounts, speed and distance, averages, fuel use, remainders, ages, temperatures, time): the model works the problem out and ends with "The answer is N.", and the number is compared with the exact answer (`numeric_match`, relative tolerance 1e-6 or an absolute tolerance of 0.005, so a cent-exact answer is required). There are {len(test)} test items ({len(test) - n_dec} with integer answers, {n_dec} with decimal answers, {n_neg} negative) and {len(fewshot)} few-shot items, made by `datasets/_generators/math.py` from {N_WORD_KINDS} templates filled with seeded random names and numbers; every answer is computed with exact decimal arithmetic and written as a plain decimal (no thousands separators, no trailing zeros). Two filter pipelines are reported: `strict-match` takes the number after the first "The answer is", and `flexible-extract` takes the last number in the reply, for models that ignore the requested format. Known limits: the templates are simple and repeat with different numbers, so the set tests careful arithmetic rather than problem understanding; the few-shot targets are bare numbers (there are no worked solutions), so few-shot prompting shows the answer format only; and a reply that states a correct amount with a trailing unit inside the number (for example "12.5kg") is still parsed correctly, but one that writes it in words is not.
+Measures multi-step arithmetic in everyday settings (shopping totals and change, discounts, speed and distance, averages, fuel use, remainders, ages, temperatures, time): the model works the problem out and ends with "The answer is N.", and the number is compared with the exact answer (`numeric_match`, relative tolerance 1e-6 or an absolute tolerance of 0.005, so a cent-exact answer is required). There are {len(test)} test items ({len(test) - n_dec} with integer answers, {n_dec} with decimal answers, {n_neg} negative) and {len(fewshot)} few-shot items, made by `datasets/_generators/mathematics.py` from {N_WORD_KINDS} templates filled with seeded random names and numbers; every answer is computed with exact decimal arithmetic and written as a plain decimal (no thousands separators, no trailing zeros). Two filter pipelines are reported: `strict-match` takes the number after the first "The answer is", and `flexible-extract` takes the last number in the reply, for models that ignore the requested format. Known limits: the templates are simple and repeat with different numbers, so the set tests careful arithmetic rather than problem understanding; the few-shot targets are bare numbers (there are no worked solutions), so few-shot prompting shows the answer format only; and a reply that states a correct amount with a trailing unit inside the number (for example "12.5kg") is still parsed correctly, but one that writes it in words is not.
 """
     return dataset_files("arithmetic_word_problems", manifest, test, fewshot, card)
 
@@ -418,7 +412,7 @@ def algebra_multiple_choice():
     counts = sorted({len(r["choices"]) for r in test})
     card = f"""# algebra_multiple_choice
 
-Measures elementary algebra: solving linear equations (`ax + b = c`, `a(x + b) = c`, unknowns on both sides), a two-equation system, evaluating a quadratic at a point, and simplifying expressions by distributing and collecting terms. Each of the {len(test)} test and {len(fewshot)} few-shot items has {counts[0]} to {counts[-1]} choices and is scored by which choice the model gives the highest log-likelihood (`acc`). `datasets/_generators/math.py` draws the coefficients with a fixed seed, computes the answer exactly, and builds the wrong choices from typical mistakes (moving a term without changing its sign, forgetting to divide, squaring the coefficient, dropping a negative when distributing) before padding with nearby integers. Known limits: there are only seven question shapes, all with integer answers; the wrong choices come from a fixed list of mistakes, so a model may learn to spot them; and log-likelihood scoring of short numeric choices measures preference among the listed answers, not the ability to carry out the algebra in writing.
+Measures elementary algebra: solving linear equations (`ax + b = c`, `a(x + b) = c`, unknowns on both sides), a two-equation system, evaluating a quadratic at a point, and simplifying expressions by distributing and collecting terms. Each of the {len(test)} test and {len(fewshot)} few-shot items has {counts[0]} to {counts[-1]} choices and is scored by which choice the model gives the highest log-likelihood (`acc`). `datasets/_generators/mathematics.py` draws the coefficients with a fixed seed, computes the answer exactly, and builds the wrong choices from typical mistakes (moving a term without changing its sign, forgetting to divide, squaring the coefficient, dropping a negative when distributing) before padding with nearby integers. Known limits: there are only seven question shapes, all with integer answers; the wrong choices come from a fixed list of mistakes, so a model may learn to spot them; and log-likelihood scoring of short numeric choices measures preference among the listed answers, not the ability to carry out the algebra in writing.
 """
     return dataset_files("algebra_multiple_choice", manifest, test, fewshot, card)
 
