@@ -12,9 +12,9 @@ import json
 import os
 import random
 import sys
-import re  # noqa: E402
-from decimal import Decimal  # noqa: E402
-from pathlib import Path  # noqa: E402
+import re
+from decimal import Decimal
+from pathlib import Path
 
 SEED = 20261124
 ROOT = Path(__file__).resolve().parent.parent
