@@ -6,4 +6,8 @@ pub mod catalog;
 pub mod cli;
 pub mod commands;
 pub mod error;
+pub mod hardware;
 pub mod printer;
+pub mod route;
+pub mod sizing;
+pub mod synthetic;

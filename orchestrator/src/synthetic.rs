@@ -1,0 +1,124 @@
+//! Catalog entries built in code, for unit tests and the planner benchmark: the worked-example
+//! Llama models, Llama-shaped models of any size, and small
+//! datasets and categories, so sizing, routing and planning run without catalog files.
+use crate::catalog::*;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// Llama-3.1-8B's published configuration, bf16.
+pub fn llama_8b() -> Model {
+    model(
+        "llama-3.1-8b",
+        Arch {
+            architecture: "LlamaForCausalLM".into(),
+            params: 8_030_261_248,
+            layers: 32,
+            hidden: 4096,
+            heads: 32,
+            kv_heads: 8,
+            head_dim: 128,
+            intermediate: 14_336,
+            vocab: 128_256,
+            tied_embeddings: false,
+            max_positions: 131_072,
+            sliding_window: None,
+            experts: None,
+        },
+    )
+}
+
+/// Llama-3.1-70B's published configuration, bf16.
+pub fn llama_70b() -> Model {
+    model(
+        "llama-3.1-70b",
+        Arch {
+            architecture: "LlamaForCausalLM".into(),
+            params: 70_553_706_496,
+            layers: 80,
+            hidden: 8192,
+            heads: 64,
+            kv_heads: 8,
+            head_dim: 128,
+            intermediate: 28_672,
+            vocab: 128_256,
+            tied_embeddings: false,
+            max_positions: 131_072,
+            sliding_window: None,
+            experts: None,
+        },
+    )
+}
+
+/// A Llama-shaped model of about `params` parameters (for synthetic workloads).
+pub fn model(id: &str, arch: Arch) -> Model {
+    Model {
+        id: id.into(),
+        hf_repo: Some(format!("example/{id}")),
+        revision: "main".into(),
+        path: None,
+        dtype: DType::Bf16,
+        chat: false,
+        arch,
+        note: None,
+        origin: Origin::Builtin,
+    }
+}
+
+/// A multiple-choice dataset with `rows` test rows (`None`: data missing).
+pub fn dataset(name: &str, rows: Option<u64>, output_type: OutputType) -> Dataset {
+    let data = match rows {
+        Some(n) => DataState::Ready {
+            splits: BTreeMap::from([("test".to_string(), n)]),
+            hash: "0".repeat(64),
+        },
+        None => DataState::Missing {
+            reason: format!("datasets/{name}/test.jsonl not found"),
+        },
+    };
+    Dataset {
+        name: name.into(),
+        dir: PathBuf::from(format!("datasets/{name}")),
+        description: None,
+        data_files: BTreeMap::new(),
+        test_split: "test".into(),
+        fewshot_split: None,
+        output_type,
+        doc_to_text: "{{question}}".into(),
+        doc_to_target: "{{answer}}".into(),
+        doc_to_choice: None,
+        target_delimiter: " ".into(),
+        fewshot_delimiter: "\n\n".into(),
+        num_fewshot: 0,
+        generation: GenerationKwargs {
+            until: vec!["\n".into()],
+            max_gen_toks: 64,
+            do_sample: false,
+            temperature: 0.0,
+            top_p: 1.0,
+            top_k: None,
+        },
+        metrics: vec![],
+        filters: vec![],
+        repeats: 1,
+        chat: false,
+        data,
+        origin: Origin::Builtin,
+    }
+}
+
+/// A catalog with one category over the given models and datasets.
+pub fn catalog(category: &str, models: Vec<Model>, datasets: Vec<Dataset>) -> Catalog {
+    let cat = Category {
+        name: category.into(),
+        description: format!("{category} test category"),
+        models: models.iter().map(|m| m.id.clone()).collect(),
+        datasets: datasets.iter().map(|d| d.name.clone()).collect(),
+        not_ready: None,
+        origin: Origin::Builtin,
+    };
+    Catalog {
+        models: models.into_iter().map(|m| (m.id.clone(), m)).collect(),
+        categories: BTreeMap::from([(category.to_string(), cat)]),
+        datasets: datasets.into_iter().map(|d| (d.name.clone(), d)).collect(),
+    }
+}
