@@ -9,5 +9,6 @@ pub mod error;
 pub mod hardware;
 pub mod printer;
 pub mod route;
+pub mod schedule;
 pub mod sizing;
 pub mod synthetic;

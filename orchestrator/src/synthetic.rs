@@ -122,3 +122,48 @@ pub fn catalog(category: &str, models: Vec<Model>, datasets: Vec<Dataset>) -> Ca
         datasets: datasets.into_iter().map(|d| (d.name.clone(), d)).collect(),
     }
 }
+
+/// A random scheduling workload: `n` jobs over `gpus` equal GPUs in NVLink groups of 8.
+/// tp is 1 (60%), 2 (20%), 4 (12%) or 8 (8%); one-replica durations are log-uniform between
+/// 1 minute and 2 hours; loading takes 10–60 s. Deterministic for a seed.
+pub fn random_jobs(
+    seed: u64,
+    n: usize,
+    gpus: usize,
+) -> (Vec<crate::schedule::Job>, Vec<crate::schedule::Slot>) {
+    use rand::{Rng, SeedableRng, rngs::StdRng};
+    let flops = 989e12;
+    let slots: Vec<crate::schedule::Slot> = (0..gpus)
+        .map(|i| crate::schedule::Slot {
+            label: i.to_string(),
+            group: i / 8,
+            flops,
+        })
+        .collect();
+    let mut rng = StdRng::seed_from_u64(seed);
+    let jobs = (0..n)
+        .map(|_| {
+            let gang = match rng.random_range(0..100) {
+                0..60 => 1,
+                60..80 => 2,
+                80..92 => 4,
+                _ => 8,
+            }
+            .min(gpus.max(1));
+            let seconds = (60f64.ln() + rng.random::<f64>() * (7200f64.ln() - 60f64.ln())).exp();
+            let eff = if gang > 1 {
+                crate::schedule::TP_EFFICIENCY
+            } else {
+                1.0
+            };
+            crate::schedule::Job {
+                gang,
+                pools: vec![(0..gpus).collect()],
+                work: seconds * flops * gang as f64 * eff,
+                load_s: rng.random_range(10.0..60.0),
+                max_replicas: if gang == 1 { 1000 } else { 1 },
+            }
+        })
+        .collect();
+    (jobs, slots)
+}
