@@ -143,6 +143,8 @@ pub struct Plan {
     pub category: String,
     pub limit: Option<u64>,
     pub hardware: String,
+    /// The category's datasets with the samples each job scores.
+    pub datasets: Vec<DatasetPlan>,
     pub jobs: Vec<JobPlan>,
     pub totals: Totals,
     pub schedule: SchedulePlan,
@@ -200,6 +202,7 @@ pub fn build(
         category: category.name.clone(),
         limit: req.limit,
         hardware: describe(inv),
+        datasets,
         jobs,
         totals,
         schedule: SchedulePlan {

@@ -167,3 +167,68 @@ pub fn random_jobs(
         .collect();
     (jobs, slots)
 }
+
+/// Llama-shaped architectures from 1B to 70B: `(layers, hidden, heads, kv_heads, intermediate)`.
+const SHAPES: [(u64, u64, u64, u64, u64); 6] = [
+    (16, 2048, 32, 8, 8192),
+    (28, 3072, 24, 8, 8192),
+    (32, 4096, 32, 8, 14_336),
+    (40, 5120, 40, 8, 13_824),
+    (48, 8192, 64, 8, 22_016),
+    (80, 8192, 64, 8, 28_672),
+];
+
+/// A Llama-shaped architecture with its parameter count computed from the shapes.
+pub fn llama_shape(layers: u64, hidden: u64, heads: u64, kv_heads: u64, intermediate: u64) -> Arch {
+    let vocab = 128_256;
+    let head_dim = hidden / heads;
+    let attention = hidden * (heads + 2 * kv_heads) * head_dim + heads * head_dim * hidden;
+    let per_layer = attention + 3 * hidden * intermediate + 2 * hidden;
+    Arch {
+        architecture: "LlamaForCausalLM".into(),
+        params: 2 * vocab * hidden + layers * per_layer + hidden,
+        layers,
+        hidden,
+        heads,
+        kv_heads,
+        head_dim,
+        intermediate,
+        vocab,
+        tied_embeddings: false,
+        max_positions: 131_072,
+        sliding_window: None,
+        experts: None,
+    }
+}
+
+/// The planner benchmark's catalog: one category `bench` over `models` Llama-shaped models
+/// (1B–70B; 5% with an architecture no engine runs) and `datasets` datasets (mixed output types,
+/// 100–5,000 rows, 2% with missing data). Deterministic for a seed.
+pub fn bench_catalog(seed: u64, models: usize, datasets: usize) -> Catalog {
+    use rand::{Rng, SeedableRng, rngs::StdRng};
+    let mut rng = StdRng::seed_from_u64(seed);
+    let models: Vec<Model> = (0..models)
+        .map(|i| {
+            let (l, h, n, kv, inter) = SHAPES[rng.random_range(0..SHAPES.len())];
+            let mut arch = llama_shape(l, h, n, kv, inter);
+            if rng.random_range(0..100) < 5 {
+                arch.architecture = "UnsupportedForCausalLM".into();
+            }
+            model(&format!("model-{i:04}"), arch)
+        })
+        .collect();
+    let datasets: Vec<Dataset> = (0..datasets)
+        .map(|i| {
+            let rows = (rng.random_range(0..100) >= 2).then(|| rng.random_range(100..5000));
+            let kind = match rng.random_range(0..3) {
+                0 => OutputType::MultipleChoice,
+                1 => OutputType::GenerateUntil,
+                _ => OutputType::Loglikelihood,
+            };
+            let mut d = dataset(&format!("dataset-{i:03}"), rows, kind);
+            d.num_fewshot = rng.random_range(0..6);
+            d
+        })
+        .collect();
+    catalog("bench", models, datasets)
+}
