@@ -146,8 +146,7 @@ fn fitting(inv: &Inventory, need: u64) -> Vec<usize> {
     fit
 }
 
-fn single_gpu(subject: &Subject<'_>, inv: &Inventory) -> Option<Route> {
-    let need = subject.need(1, Target::Gpu);
+fn single_gpu(need: MemoryNeed, inv: &Inventory) -> Option<Route> {
     let fit = fitting(inv, need.per_rank);
     let best = &inv.gpus[*fit.first()?];
     let usable = best.usable_bytes();
@@ -185,7 +184,7 @@ fn pools_of_kind(inv: &Inventory, fit: &[usize], tp: u64) -> Vec<Vec<usize>> {
     pools
 }
 
-fn tensor_parallel(subject: &Subject<'_>, inv: &Inventory, tp: u64) -> Option<Route> {
+fn tensor_parallel(subject: &Subject<'_>, inv: &Inventory, tp: u64, one_gpu: u64) -> Option<Route> {
     let need = subject.need(tp, Target::Gpu);
     let fit = fitting(inv, need.per_rank);
     let pools = pools_of_kind(inv, &fit, tp);
@@ -193,7 +192,7 @@ fn tensor_parallel(subject: &Subject<'_>, inv: &Inventory, tp: u64) -> Option<Ro
     let usable = first.usable_bytes();
     let reason = format!(
         "too big for one GPU ({} needed); tp={tp} needs {} per rank of {} usable on {}",
-        sizing::gib(subject.need(1, Target::Gpu).per_rank),
+        sizing::gib(one_gpu),
         sizing::gib(need.per_rank),
         sizing::gib(usable),
         first.name

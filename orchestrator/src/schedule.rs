@@ -152,8 +152,9 @@ impl Job {
 
 /// Schedule `jobs` on `slots`. Jobs with no pool (unplaceable) are ignored.
 pub fn build(jobs: &[Job], slots: &[Slot]) -> Schedule {
+    let groups: Vec<Vec<Vec<usize>>> = jobs.iter().map(|j| nvlink_groups(j, slots)).collect();
     let mut replicas = initial_replicas(jobs, slots);
-    let mut best = list_schedule(jobs, slots, &replicas);
+    let mut best = list_schedule(jobs, slots, &groups, &replicas);
     for _ in 0..MAX_REPLICA_ROUNDS {
         let Some(last) = best.iter().max_by(|a, b| a.end.total_cmp(&b.end)) else {
             break;
@@ -163,7 +164,7 @@ pub fn build(jobs: &[Job], slots: &[Slot]) -> Schedule {
             break;
         }
         replicas[job] += 1;
-        let trial = list_schedule(jobs, slots, &replicas);
+        let trial = list_schedule(jobs, slots, &groups, &replicas);
         if makespan(&trial) < makespan(&best) * (1.0 - 1e-9) {
             best = trial;
         } else {
@@ -220,7 +221,12 @@ fn initial_replicas(jobs: &[Job], slots: &[Slot]) -> Vec<usize> {
 }
 
 /// Longest-first list scheduling of every replica of every placeable job.
-fn list_schedule(jobs: &[Job], slots: &[Slot], replicas: &[usize]) -> Vec<Piece> {
+fn list_schedule(
+    jobs: &[Job],
+    slots: &[Slot],
+    groups: &[Vec<Vec<usize>>],
+    replicas: &[usize],
+) -> Vec<Piece> {
     let mut order: Vec<(usize, usize, f64)> = Vec::new();
     for (j, job) in jobs.iter().enumerate().filter(|(_, j)| !j.pools.is_empty()) {
         let d = job.load_s + (job.best_duration(slots) - job.load_s) / replicas[j] as f64;
@@ -234,7 +240,9 @@ fn list_schedule(jobs: &[Job], slots: &[Slot], replicas: &[usize]) -> Vec<Piece>
     let mut free_at = vec![0.0f64; slots.len()];
     let mut pieces = Vec::with_capacity(order.len());
     for (j, r, _) in order {
-        let Some((chosen, start, nvlink)) = place(&jobs[j], slots, &free_at, replicas[j]) else {
+        let Some((chosen, start, nvlink)) =
+            place(&jobs[j], &groups[j], slots, &free_at, replicas[j])
+        else {
             continue;
         };
         let end = start + jobs[j].duration_on(slots, &chosen, replicas[j]);
@@ -255,15 +263,8 @@ fn list_schedule(jobs: &[Job], slots: &[Slot], replicas: &[usize]) -> Vec<Piece>
     pieces
 }
 
-/// Where a piece ends earliest: `(slots, start, in one NVLink group)`. NVLink groups of each
-/// pool are tried first; a gang spans groups only when no group of any pool can hold it.
-fn place(
-    job: &Job,
-    slots: &[Slot],
-    free_at: &[f64],
-    replicas: usize,
-) -> Option<(Vec<usize>, f64, bool)> {
-    let g = job.gang.max(1);
+/// Each pool of a job split by NVLink group (slot order kept: best fit first).
+fn nvlink_groups(job: &Job, slots: &[Slot]) -> Vec<Vec<usize>> {
     let mut groups: Vec<Vec<usize>> = Vec::new();
     for pool in &job.pools {
         let mut of_pool: Vec<(usize, Vec<usize>)> = Vec::new();
@@ -275,6 +276,19 @@ fn place(
         }
         groups.extend(of_pool.into_iter().map(|(_, members)| members));
     }
+    groups
+}
+
+/// Where a piece ends earliest: `(slots, start, in one NVLink group)`. NVLink groups of each
+/// pool are tried first; a gang spans groups only when no group of any pool can hold it.
+fn place(
+    job: &Job,
+    groups: &[Vec<usize>],
+    slots: &[Slot],
+    free_at: &[f64],
+    replicas: usize,
+) -> Option<(Vec<usize>, f64, bool)> {
+    let g = job.gang.max(1);
     let ends_first = |candidates: &[Vec<usize>]| {
         let mut best: Option<(f64, Vec<usize>, f64)> = None;
         for members in candidates {
@@ -288,7 +302,7 @@ fn place(
         }
         best.map(|(_, chosen, start)| (chosen, start))
     };
-    if let Some((chosen, start)) = ends_first(&groups) {
+    if let Some((chosen, start)) = ends_first(groups) {
         return Some((chosen, start, true));
     }
     ends_first(&job.pools).map(|(chosen, start)| (chosen, start, g == 1))
@@ -299,6 +313,14 @@ fn place(
 fn earliest(members: &[usize], g: usize, free_at: &[f64]) -> Option<(Vec<usize>, f64)> {
     if members.len() < g {
         return None;
+    }
+    if g == 1 {
+        // Earliest free; among ties the earliest in rank order (best fit).
+        let (_, &s) = members
+            .iter()
+            .enumerate()
+            .min_by(|a, b| free_at[*a.1].total_cmp(&free_at[*b.1]).then(a.0.cmp(&b.0)))?;
+        return Some((vec![s], free_at[s]));
     }
     let mut ranked: Vec<(usize, usize)> = members.iter().copied().enumerate().collect();
     ranked.sort_by(|a, b| {
