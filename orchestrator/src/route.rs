@@ -79,14 +79,16 @@ pub fn choose(subject: &Subject<'_>, inv: &Inventory) -> Route {
     if inv.is_cpu_only() {
         return choose_cpu(subject, inv);
     }
-    if let Some(route) = single_gpu(subject, inv) {
+    let need = subject.need(1, Target::Gpu);
+    let one_gpu = need.per_rank;
+    if let Some(route) = single_gpu(need, inv) {
         return route;
     }
     for tp in TP_DEGREES
         .into_iter()
         .filter(|&tp| valid_tp(&subject.model.arch, tp))
     {
-        if let Some(route) = tensor_parallel(subject, inv, tp) {
+        if let Some(route) = tensor_parallel(subject, inv, tp, one_gpu) {
             return route;
         }
     }
