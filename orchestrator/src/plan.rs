@@ -20,6 +20,7 @@ use crate::route::{self, Engine, Route, Subject};
 use crate::schedule::{self, Rates, Slot};
 use crate::sizing::{MemoryNeed, Resolved, Settings, WeightSource};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 pub const PROMPT_TOKENS_PER_DOC: u64 = 160;
 pub const TOKENS_PER_CHOICE: u64 = 8;
@@ -92,7 +93,9 @@ pub struct JobPlan {
     pub settings: Resolved,
     pub memory: MemoryNeed,
     pub usable_bytes: u64,
-    pub datasets: Vec<DatasetPlan>,
+    /// Shared by all jobs of the plan (the same list as `Plan::datasets`).
+    #[serde(serialize_with = "shared_slice")]
+    pub datasets: Arc<[DatasetPlan]>,
     pub samples: u64,
     pub prefill_tokens: u64,
     pub decode_tokens: u64,
@@ -153,6 +156,23 @@ pub struct Plan {
     pub notes: Vec<String>,
 }
 
+fn shared_slice<S: serde::Serializer>(
+    items: &Arc<[DatasetPlan]>,
+    ser: S,
+) -> Result<S::Ok, S::Error> {
+    serde::Serialize::serialize(&items[..], ser)
+}
+
+/// What every job of a plan shares: its inputs and the category's datasets.
+struct Context<'a> {
+    inv: &'a Inventory,
+    req: &'a Request<'a>,
+    locate: &'a dyn Fn(&Model) -> Option<LocalCheckpoint>,
+    datasets: Arc<[DatasetPlan]>,
+    /// Each dataset present in the catalog with its samples.
+    scored: Vec<(&'a Dataset, u64)>,
+}
+
 /// Size, route and schedule `req.category`.
 pub fn build(
     catalog: &Catalog,
@@ -174,6 +194,17 @@ pub fn build(
         .iter()
         .map(|n| dataset_plan(catalog, n, req.limit))
         .collect();
+    let scored = datasets
+        .iter()
+        .filter_map(|dp| catalog.datasets.get(&dp.name).map(|d| (d, dp.samples)))
+        .collect();
+    let ctx = Context {
+        inv,
+        req,
+        locate,
+        datasets: datasets.clone().into(),
+        scored,
+    };
     let mut jobs = Vec::new();
     let mut sched_jobs = Vec::new();
     let slots = slots(inv, rates);
@@ -184,7 +215,7 @@ pub fn build(
             ));
             continue;
         };
-        let (job, sched) = job_plan(model, catalog, &datasets, inv, req, locate);
+        let (job, sched) = job_plan(model, &ctx);
         jobs.push(job);
         sched_jobs.push(sched);
     }
@@ -278,40 +309,32 @@ fn active_params(model: &Model) -> f64 {
     }
 }
 
-fn job_plan(
-    model: &Model,
-    catalog: &Catalog,
-    datasets: &[DatasetPlan],
-    inv: &Inventory,
-    req: &Request<'_>,
-    locate: &dyn Fn(&Model) -> Option<LocalCheckpoint>,
-) -> (JobPlan, schedule::Job) {
-    let local = locate(model);
+fn job_plan(model: &Model, ctx: &Context<'_>) -> (JobPlan, schedule::Job) {
+    let local = (ctx.locate)(model);
     let weights = local
         .as_ref()
         .map_or(WeightSource::Params, |l| WeightSource::Headers {
             bytes: l.weight_bytes,
         });
-    let settings = req.settings.resolve(&model.arch, model.dtype);
+    let settings = ctx.req.settings.resolve(&model.arch, model.dtype);
     let route = route::choose(
         &Subject {
             model,
             weights,
             settings,
         },
-        inv,
+        ctx.inv,
     );
     let runnable =
         assay_engines::supported_architectures().contains(&model.arch.architecture.as_str());
     let (mut prefill, mut decode) = (0u64, 0u64);
-    for dp in datasets {
-        if let Some(d) = catalog.datasets.get(&dp.name) {
-            let (p, g) = tokens_per_sample(d, settings.max_seq_len);
-            prefill += p * dp.samples;
-            decode += g * dp.samples;
-        }
+    for &(d, samples) in &ctx.scored {
+        let (p, g) = tokens_per_sample(d, settings.max_seq_len);
+        prefill += p * samples;
+        decode += g * samples;
     }
-    let samples: u64 = datasets.iter().map(|d| d.samples).sum();
+    let samples: u64 = ctx.datasets.iter().map(|d| d.samples).sum();
+    let inv = ctx.inv;
     let sched = schedule_job(
         model,
         &route,
@@ -342,7 +365,7 @@ fn job_plan(
         arithmetic: route.need.lines.clone(),
         memory: route.need.clone(),
         usable_bytes: route.usable,
-        datasets: datasets.to_vec(),
+        datasets: ctx.datasets.clone(),
         samples,
         prefill_tokens: prefill,
         decode_tokens: decode,

@@ -152,7 +152,18 @@ impl Job {
 
 /// Schedule `jobs` on `slots`. Jobs with no pool (unplaceable) are ignored.
 pub fn build(jobs: &[Job], slots: &[Slot]) -> Schedule {
-    let groups: Vec<Vec<Vec<usize>>> = jobs.iter().map(|j| nvlink_groups(j, slots)).collect();
+    // Jobs routed alike share pools: split each distinct pool list into NVLink groups once.
+    let mut distinct: std::collections::HashMap<&[Vec<usize>], std::rc::Rc<Vec<Vec<usize>>>> =
+        Default::default();
+    let groups: Vec<std::rc::Rc<Vec<Vec<usize>>>> = jobs
+        .iter()
+        .map(|j| {
+            distinct
+                .entry(&j.pools)
+                .or_insert_with(|| std::rc::Rc::new(nvlink_groups(j, slots)))
+                .clone()
+        })
+        .collect();
     let mut replicas = initial_replicas(jobs, slots);
     let mut best = list_schedule(jobs, slots, &groups, &replicas);
     for _ in 0..MAX_REPLICA_ROUNDS {
@@ -224,7 +235,7 @@ fn initial_replicas(jobs: &[Job], slots: &[Slot]) -> Vec<usize> {
 fn list_schedule(
     jobs: &[Job],
     slots: &[Slot],
-    groups: &[Vec<Vec<usize>>],
+    groups: &[std::rc::Rc<Vec<Vec<usize>>>],
     replicas: &[usize],
 ) -> Vec<Piece> {
     let mut order: Vec<(usize, usize, f64)> = Vec::new();
