@@ -602,7 +602,9 @@ fn free_bytes(path: &std::path::Path) -> Option<u64> {
     }
     // SAFETY: statvfs returned 0, so it initialised `stat`.
     let stat = unsafe { stat.assume_init() };
-    Some(stat.f_bavail as u64 * stat.f_frsize as u64)
+    #[allow(clippy::unnecessary_cast)] // the field types differ between targets
+    let free = stat.f_bavail as u64 * stat.f_frsize as u64;
+    Some(free)
 }
 
 #[cfg(test)]

@@ -70,8 +70,9 @@ impl Subject<'_> {
 
 /// tp is valid when heads, kv heads (or tp a multiple of them) and the FFN width divide evenly.
 pub fn valid_tp(arch: &Arch, tp: u64) -> bool {
-    let kv_ok = arch.kv_heads > 0 && (arch.kv_heads % tp == 0 || tp % arch.kv_heads == 0);
-    tp > 0 && arch.heads % tp == 0 && kv_ok && arch.intermediate % tp == 0
+    let kv_ok =
+        arch.kv_heads > 0 && (arch.kv_heads.is_multiple_of(tp) || tp.is_multiple_of(arch.kv_heads));
+    tp > 0 && arch.heads.is_multiple_of(tp) && kv_ok && arch.intermediate.is_multiple_of(tp)
 }
 
 /// Route one model onto the inventory.
@@ -353,6 +354,7 @@ fn fresh_gpu(d: &spec::DeviceKind) -> Gpu {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::catalog::DType;
     use crate::hardware::{cpu, spec};

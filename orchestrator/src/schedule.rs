@@ -370,6 +370,7 @@ fn assign_waves(pieces: &mut [Piece]) {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::synthetic::random_jobs;
 

@@ -155,7 +155,7 @@ fn tp_split(arch: &Arch, tp: u64) -> (u64, u64, bool) {
     } else {
         arch.vocab * arch.hidden
     };
-    let head_sharded = arch.vocab % tp == 0;
+    let head_sharded = arch.vocab.is_multiple_of(tp);
     let body = arch.params.saturating_sub(embed + norms + lm_head);
     if head_sharded {
         (embed + norms, body + lm_head, true)
@@ -212,7 +212,7 @@ fn weight_bytes(arch: &Arch, dtype: DType, exact: Option<u64>, tp: u64) -> (u64,
 
 /// kv heads each rank holds: divided by tp, or one (replicated) when tp exceeds them.
 pub fn kv_heads_per_rank(arch: &Arch, tp: u64) -> u64 {
-    if arch.kv_heads % tp == 0 {
+    if arch.kv_heads.is_multiple_of(tp) {
         arch.kv_heads / tp
     } else {
         arch.kv_heads.div_ceil(tp).max(1)
@@ -312,7 +312,7 @@ pub fn int(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, ch) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(ch);
@@ -331,6 +331,7 @@ pub fn gib(bytes: u64) -> String {
 
 #[cfg(test)]
 pub(crate) mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::synthetic::{llama_8b, llama_70b};
 

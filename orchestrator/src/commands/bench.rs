@@ -92,7 +92,7 @@ pub fn run_plan(printer: &Printer) -> anyhow::Result<u8> {
 
 fn time_plan() -> anyhow::Result<PlanTiming> {
     let catalog = bench_catalog(42, 1000, 100);
-    let inv = spec::parse(&vec!["8xH100-80GB"; 8].join(","))?.into_inventory(cpu::detect());
+    let inv = spec::parse(&["8xH100-80GB"; 8].join(","))?.into_inventory(cpu::detect());
     let req = Request {
         category: "bench",
         limit: None,

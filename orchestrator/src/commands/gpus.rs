@@ -145,6 +145,7 @@ fn gpu_row(g: &Gpu) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::hardware::{cpu, spec};
 

@@ -194,7 +194,7 @@ fn print_schedule(plan: &Plan, printer: &Printer) -> anyhow::Result<()> {
         String::new()
     };
     printer.line(format!(
-        "\nSchedule: makespan {} (lower bound {}{ratio}), {} waves",
+        "\nSchedule: makespan {} (lower bound {}{ratio}), waves: {}",
         duration(s.makespan_s),
         duration(s.lower_bound_s),
         s.waves
@@ -249,7 +249,35 @@ fn print_schedule(plan: &Plan, printer: &Printer) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn human_output_renders_a_mixed_plan() {
+        use crate::hardware::{cpu, spec};
+        use crate::synthetic::{catalog, dataset, llama_8b, llama_70b};
+        let mut odd = llama_8b();
+        odd.id = "odd".into();
+        odd.arch.architecture = "MambaForCausalLM".into();
+        let datasets = vec![
+            dataset("arc", Some(100), crate::catalog::OutputType::MultipleChoice),
+            dataset("gsm", Some(50), crate::catalog::OutputType::GenerateUntil),
+            dataset("gone", None, crate::catalog::OutputType::Loglikelihood),
+        ];
+        let cat = catalog("reasoning", vec![llama_8b(), llama_70b(), odd], datasets);
+        let inv = spec::parse("2xL4-24GB")
+            .unwrap()
+            .into_inventory(cpu::tests::host(4, 16));
+        let req = Request {
+            category: "reasoning",
+            limit: Some(3),
+            settings: Settings::default(),
+        };
+        let mut plan = plan::build(&cat, &inv, &req, &|_| None, &TableRates).unwrap();
+        plan.disk = plan::hf_cache_disk();
+        assert!(print_human(&plan, &Printer::new(false, false)).is_ok());
+        assert_eq!(plan.jobs[1].engine, crate::route::Engine::Unplaceable);
+    }
 
     #[test]
     fn durations_read_naturally() {

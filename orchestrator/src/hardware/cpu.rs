@@ -47,6 +47,7 @@ fn parse_meminfo(meminfo: &str) -> (u64, u64) {
 
 #[cfg(test)]
 pub(crate) mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::hardware::GIB;
 

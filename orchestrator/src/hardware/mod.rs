@@ -151,6 +151,7 @@ pub fn inventory(gpus_flag: Option<&str>) -> Result<Inventory, spec::SpecError> 
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     pub(crate) fn gpu(index: u32, total_mib: u64, free_mib: u64) -> Gpu {

@@ -156,6 +156,7 @@ fn renumber(all: Vec<Gpu>, chosen: &[usize]) -> Vec<Gpu> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     fn uuids() -> Vec<String> {

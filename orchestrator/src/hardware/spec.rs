@@ -273,6 +273,7 @@ impl ClusterSpec {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::hardware::cpu::tests::host;
 

@@ -1,4 +1,5 @@
 //! Unit tests for `plan::build` on catalogs built in code.
+#![allow(clippy::unwrap_used)]
 use super::*;
 use crate::catalog::{Arch, OutputType};
 use crate::hardware::{cpu, spec};
