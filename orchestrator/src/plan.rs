@@ -104,6 +104,8 @@ pub struct JobPlan {
     pub shortfall_bytes: Option<u64>,
     pub checkpoint: CheckpointState,
     pub arithmetic: Vec<String>,
+    /// How the job's duration was estimated (tokens, compute, load).
+    pub estimate: String,
     pub start_s: Option<f64>,
     pub end_s: Option<f64>,
 }
@@ -363,6 +365,7 @@ fn job_plan(model: &Model, ctx: &Context<'_>) -> (JobPlan, schedule::Job) {
         replicas: 0,
         settings,
         arithmetic: route.need.lines.clone(),
+        estimate: estimate_line(prefill, decode, &sched),
         memory: route.need.clone(),
         usable_bytes: route.usable,
         datasets: ctx.datasets.clone(),
@@ -411,6 +414,16 @@ fn schedule_job(
             1
         },
     }
+}
+
+fn estimate_line(prefill: u64, decode: u64, job: &schedule::Job) -> String {
+    format!(
+        "{} prefill + {} decode tokens → {:.3e} FLOP at peak (after efficiency), load {:.1} s per replica",
+        crate::sizing::int(prefill),
+        crate::sizing::int(decode),
+        job.work,
+        job.load_s
+    )
 }
 
 fn checkpoint_state(model: &Model, local: Option<&LocalCheckpoint>) -> CheckpointState {

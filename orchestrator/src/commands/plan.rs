@@ -13,7 +13,7 @@
 //!   `max_seq_len`, `batch`, `prefill_chunk`), `memory` (`tp`, `weights`, `kv_cache`,
 //!   `activations`, `overhead`, `nccl`, `per_rank`: one rank's sum, `total`: `per_rank × tp`),
 //!   `usable_bytes`, `datasets[]`, `samples`, `prefill_tokens`, `decode_tokens`, `reason`,
-//!   `suggestions[]`, `shortfall_bytes`, `checkpoint` (`state`: `on_disk` with `dir`,
+//!   `suggestions[]`, `shortfall_bytes`, `estimate` (how the duration was estimated), `checkpoint` (`state`: `on_disk` with `dir`,
 //!   `disk_bytes` | `missing` with `download_bytes`, `command`), `arithmetic[]`, `start_s`, `end_s`
 //! - `totals`: `models`, `runnable`, `placed`, `unplaceable`, `samples`, `download_bytes`
 //! - `schedule`: `makespan_s`, `lower_bound_s`, `waves`, `pieces[]` (`model`, `replica`,
@@ -157,6 +157,7 @@ fn print_job(j: &JobPlan, printer: &Printer) -> anyhow::Result<()> {
         printer.line(format!("  {line}"))?;
     }
     printer.line(format!("  route: {}", j.reason))?;
+    printer.line(format!("  time: {}", j.estimate))?;
     if !j.suggestions.is_empty() {
         printer.line(format!("  to fit: {}", j.suggestions.join("; ")))?;
     }
