@@ -11,6 +11,15 @@
 //!    smaller `--batch-size`, more GPUs (tp) or a bigger GPU from the device table.
 //!
 //! On a host without GPUs the lightweight engine runs on the CPU when the model fits in usable RAM.
+//!
+//! Worked examples (bf16, unit-tested below; usable = 0.9 × total on an empty card):
+//! - Llama-3.1-8B, seq 4096, batch 1: weights 14.96 GiB + kv 512 MiB + overhead 1 GiB, plus
+//!   activations of 1.54 GiB with 1024-token prefill chunks (total 17.99 GiB) or 6.14 GiB
+//!   unchunked (22.60 GiB). A 24 GB card offers 20.24 GiB (L4, A10) to 21.60 GiB (RTX 3090):
+//!   it fits only with chunking.
+//! - Llama-3.1-70B, seq 8192, batch 8, chunk 1024: per rank 102.58 GiB at tp=2 (66.69 weights,
+//!   10 kv, 24.39 activations, 1.5 overhead + nccl) and 53.14 GiB at tp=4. An H100-80GB offers
+//!   71.68 GiB, so tp=4; an H200-141GB offers 126.36 GiB, so tp=2.
 use crate::catalog::{Arch, Model};
 use crate::hardware::{Gpu, Inventory, MIB, spec};
 use crate::sizing::{self, MemoryNeed, Resolved, Target, WeightSource};
