@@ -32,15 +32,20 @@ pub const LOAD_BYTES_PER_S: f64 = 2e9;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
-    #[error("unknown category `{name}`{}", did_you_mean(.close))]
-    UnknownCategory { name: String, close: Vec<String> },
+    /// `close` holds the nearest names, or every known name when none is near.
+    #[error("unknown category `{name}`; {}", did_you_mean(.close, *.near))]
+    UnknownCategory {
+        name: String,
+        close: Vec<String>,
+        near: bool,
+    },
 }
 
-fn did_you_mean(close: &[String]) -> String {
-    if close.is_empty() {
-        String::new()
-    } else {
-        format!("; did you mean {}?", close.join(", "))
+fn did_you_mean(close: &[String], near: bool) -> String {
+    match (close.is_empty(), near) {
+        (true, _) => "the catalog has no categories".to_string(),
+        (false, true) => format!("did you mean {}?", close.join(", ")),
+        (false, false) => format!("known categories: {}", close.join(", ")),
     }
 }
 
@@ -185,9 +190,17 @@ pub fn build(
 ) -> Result<Plan, PlanError> {
     let category = catalog.categories.get(req.category).ok_or_else(|| {
         let names: Vec<&str> = catalog.categories.keys().map(String::as_str).collect();
+        let close = spec::closest(req.category, &names, 3);
+        let near = !close.is_empty();
+        let close = if near {
+            close
+        } else {
+            names.iter().map(|n| n.to_string()).collect()
+        };
         PlanError::UnknownCategory {
             name: req.category.to_string(),
-            close: spec::closest(req.category, &names, 3),
+            close,
+            near,
         }
     })?;
     let mut notes = Vec::new();

@@ -117,6 +117,9 @@ fn parse_group(group: &str) -> Result<Group, SpecError> {
     if count > 4096 {
         return Err(bad("count must be at most 4096"));
     }
+    if name.is_empty() {
+        return Err(bad("missing the GPU name or size after the count"));
+    }
     if let Some(gib) = plain_size(name) {
         if gib == 0 {
             return Err(bad("memory size must be positive"));
@@ -311,6 +314,7 @@ mod tests {
         assert!(close.contains(&"H100-80GB".to_string()), "{close:?}");
         assert!(err.to_string().contains("H100-80GB"));
         assert!(matches!(parse("0xH100"), Err(SpecError::BadGroup { .. })));
+        assert!(matches!(parse("8x"), Err(SpecError::BadGroup { .. })));
         assert!(matches!(parse(" , "), Err(SpecError::Empty)));
         assert!(matches!(parse("2xFOO"), Err(SpecError::UnknownGpu { .. })));
     }

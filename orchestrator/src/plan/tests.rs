@@ -125,6 +125,18 @@ fn unknown_category_names_close_ones() {
     let PlanError::UnknownCategory { close, .. } = &err;
     assert_eq!(close, &vec!["reasoning".to_string()]);
     assert!(err.to_string().contains("did you mean reasoning?"));
+    let err = build(
+        &cat,
+        &cluster("1xL4"),
+        &request("zzz", None),
+        &nothing_local,
+        &TableRates,
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().ends_with("known categories: reasoning"),
+        "{err}"
+    );
 }
 
 #[test]
