@@ -263,6 +263,23 @@ pub fn build(
     })
 }
 
+impl Plan {
+    /// Record the free disk space and note when the downloads would not fit in it.
+    pub fn attach_disk(&mut self, disk: Option<DiskSpace>) {
+        if let Some(d) = &disk
+            && self.totals.download_bytes > d.free_bytes
+        {
+            self.notes.push(format!(
+                "downloads need {} but only {} is free at {}",
+                crate::sizing::gib(self.totals.download_bytes),
+                crate::sizing::gib(d.free_bytes),
+                d.path.display()
+            ));
+        }
+        self.disk = disk;
+    }
+}
+
 fn dataset_plan(catalog: &Catalog, name: &str, limit: Option<u64>) -> DatasetPlan {
     let Some(d) = catalog.datasets.get(name) else {
         return DatasetPlan {

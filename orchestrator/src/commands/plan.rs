@@ -42,7 +42,7 @@ pub fn run(args: &PlanArgs, global: &GlobalArgs, printer: &Printer) -> anyhow::R
     };
     let mut plan = plan::build(&catalog, &inv, &req, &catalog::find_local, &TableRates)
         .map_err(|e| InputError(e.to_string()))?;
-    plan.disk = plan::hf_cache_disk();
+    plan.attach_disk(plan::hf_cache_disk());
     if printer.json {
         printer.json(&plan)?;
     } else {
@@ -275,7 +275,7 @@ mod tests {
             settings: Settings::default(),
         };
         let mut plan = plan::build(&cat, &inv, &req, &|_| None, &TableRates).unwrap();
-        plan.disk = plan::hf_cache_disk();
+        plan.attach_disk(plan::hf_cache_disk());
         assert!(print_human(&plan, &Printer::new(false, false)).is_ok());
         assert_eq!(plan.jobs[1].engine, crate::route::Engine::Unplaceable);
     }

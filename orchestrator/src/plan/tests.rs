@@ -189,6 +189,12 @@ fn checkpoints_on_disk_or_with_a_download_command() {
         Some("huggingface-cli download example/llama-3.1-70b --revision main")
     );
     assert_eq!(plan.totals.download_bytes, 70_553_706_496 * 2);
+    let mut plan = plan;
+    plan.attach_disk(Some(DiskSpace {
+        path: "/cache".into(),
+        free_bytes: 1 << 30,
+    }));
+    assert!(plan.notes.iter().any(|n| n.starts_with("downloads need 131.42 GiB but only 1.00 GiB is free at /cache")));
 }
 
 #[test]
