@@ -66,12 +66,15 @@ pub struct PlanArgs {
     /// Plan for a described cluster instead of the detected hardware.
     #[arg(long, value_name = "SPEC")]
     pub gpus: Option<String>,
-    /// Maximum sequence length (prompt + generation) per sequence.
-    #[arg(long)]
+    /// Maximum sequence length (prompt + generation) per sequence [default: min(4096, model's)].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_seq_len: Option<u64>,
-    /// Sequences per batch.
-    #[arg(long)]
+    /// Sequences per batch [default: 1].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub batch_size: Option<u64>,
+    /// Tokens per sequence per prefill forward pass [default: 1024].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub prefill_chunk: Option<u64>,
     /// Override every model's dtype (f32, f16, bf16).
     #[arg(long)]
     pub dtype: Option<String>,
