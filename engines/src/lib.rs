@@ -2,5 +2,10 @@
 
 /// Values of `config.json` `architectures` that an engine can run.
 pub fn supported_architectures() -> &'static [&'static str] {
-    &["LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM", "PhiForCausalLM"]
+    &[
+        "LlamaForCausalLM",
+        "MistralForCausalLM",
+        "Qwen2ForCausalLM",
+        "PhiForCausalLM",
+    ]
 }
