@@ -6,4 +6,6 @@ pub mod catalog;
 pub mod cli;
 pub mod commands;
 pub mod error;
+pub mod metrics;
 pub mod printer;
+pub mod store;
