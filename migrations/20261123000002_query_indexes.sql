@@ -8,12 +8,10 @@ CREATE INDEX runs_started_at ON runs (started_at_ms DESC);
 CREATE INDEX jobs_run ON jobs (run_id);
 CREATE INDEX jobs_model ON jobs (model, run_id);
 
--- resume: "which of these hashes already have a finished row, in any job?"
-CREATE INDEX samples_hash ON samples (sample_hash) WHERE error IS NULL;
-
--- show / compare / export: a job's samples of one dataset in item order, and pairing two jobs'
--- samples by (dataset, item, repeat).
-CREATE INDEX samples_job_item ON samples (job_id, dataset, item_index, repeat_index);
+-- samples need nothing more: their unique key (job_id, dataset, item_index, repeat_index, ...)
+-- serves show / compare / export, and resume reads the rows of earlier jobs of the same model
+-- (found through jobs_model) by that key's (job_id, dataset) prefix. An index on the hash alone
+-- would be random-ordered and slow every insert.
 
 -- history filtered by dataset and metric (the UNIQUE key already covers lookups by job).
 CREATE INDEX aggregates_dataset_metric ON aggregates (dataset, metric, job_id);

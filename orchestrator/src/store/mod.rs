@@ -19,7 +19,7 @@ pub use error::StoreError;
 pub use sqlite::{SqliteStore, StoreOptions};
 pub use types::{
     AggregateRecord, AggregateRow, HistoryFilter, JobRecord, JobStatus, JobUpdate, NewJob, NewRun,
-    RunRecord, RunStatus, SampleRecord, SampleRow, TelemetrySample,
+    ResumeScope, RunRecord, RunStatus, SampleRecord, SampleRow, TelemetrySample,
 };
 
 use sha2::{Digest, Sha256};
@@ -55,16 +55,18 @@ pub trait Store: Send + Sync {
         &self,
         rows: Vec<SampleRow>,
     ) -> impl Future<Output = Result<u64, StoreError>> + Send;
-    /// Of `hashes`, those that already have a successful row in any job.
+    /// Of `hashes`, those that already have a successful row in a job within `scope`.
     fn done_hashes(
         &self,
+        scope: &ResumeScope,
         hashes: &[String],
     ) -> impl Future<Output = Result<HashSet<String>, StoreError>> + Send;
-    /// Copy successful rows with these hashes from earlier jobs into `job_id`. Returns the rows
-    /// copied.
+    /// Copy successful rows with these hashes from other jobs within `scope` into `job_id`.
+    /// Returns the rows copied.
     fn reuse_samples(
         &self,
         job_id: i64,
+        scope: ResumeScope,
         hashes: Vec<String>,
     ) -> impl Future<Output = Result<u64, StoreError>> + Send;
     /// Insert or replace the aggregates of a job (keyed by dataset, metric and filter).
@@ -139,6 +141,8 @@ fn db_path_from(
 /// sample, so a changed setting never reuses a stale row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SampleKey<'a> {
+    /// The catalog model id (two models may share a revision name such as `main`).
+    pub model: &'a str,
     pub model_revision: &'a str,
     pub weights_hash: &'a str,
     pub engine: &'a str,
@@ -159,7 +163,8 @@ impl SampleKey<'_> {
         h.update(b"assay-sample-v1");
         let item = self.item_index.to_le_bytes();
         let repeat = self.repeat_index.to_le_bytes();
-        let fields: [&[u8]; 10] = [
+        let fields: [&[u8]; 11] = [
+            self.model.as_bytes(),
             self.model_revision.as_bytes(),
             self.weights_hash.as_bytes(),
             self.engine.as_bytes(),
@@ -231,6 +236,7 @@ mod tests {
 
     fn key() -> SampleKey<'static> {
         SampleKey {
+            model: "phi-2",
             model_revision: "abc",
             weights_hash: "w",
             engine: "lightweight",
@@ -274,6 +280,11 @@ mod tests {
             SampleKey {
                 model_revision: "ab",
                 weights_hash: "cw",
+                ..key()
+            },
+            SampleKey {
+                model: "phi-2a",
+                model_revision: "bc",
                 ..key()
             },
         ];

@@ -441,12 +441,21 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn done_hashes(&self, hashes: &[String]) -> Result<HashSet<String>, StoreError> {
+    async fn done_hashes(
+        &self,
+        scope: &ResumeScope,
+        hashes: &[String],
+    ) -> Result<HashSet<String>, StoreError> {
         let mut done = HashSet::new();
         for chunk in hashes.chunks(CHUNK_HASHES) {
             let mut qb = QueryBuilder::<Sqlite>::new(
-                "SELECT DISTINCT sample_hash FROM samples WHERE error IS NULL AND sample_hash IN (",
+                "SELECT DISTINCT sample_hash FROM samples
+                 WHERE job_id IN (SELECT id FROM jobs WHERE model = ",
             );
+            qb.push_bind(scope.model.as_str());
+            qb.push(") AND dataset = ");
+            qb.push_bind(scope.dataset.as_str());
+            qb.push(" AND error IS NULL AND sample_hash IN (");
             let mut list = qb.separated(", ");
             for h in chunk {
                 list.push_bind(h.as_str());
@@ -462,9 +471,14 @@ impl Store for SqliteStore {
         Ok(done)
     }
 
-    async fn reuse_samples(&self, job_id: i64, hashes: Vec<String>) -> Result<u64, StoreError> {
+    async fn reuse_samples(
+        &self,
+        job_id: i64,
+        scope: ResumeScope,
+        hashes: Vec<String>,
+    ) -> Result<u64, StoreError> {
         self.writer
-            .request(|r| Command::ReuseSamples(job_id, hashes, r))
+            .request(|r| Command::ReuseSamples(job_id, scope, hashes, r))
             .await
     }
 

@@ -34,6 +34,7 @@ fn new_job(run_id: i64, model: &str) -> NewJob {
 
 fn hash_of(item: u64) -> String {
     SampleKey {
+        model: "phi-2",
         model_revision: "rev1",
         weights_hash: "w1",
         engine: "lightweight",
@@ -330,7 +331,11 @@ async fn resume_finds_done_hashes_and_reuses_them_in_a_new_job() {
 
     // All 1,000 hashes the rerun wants (more than one IN-list chunk).
     let wanted: Vec<String> = (0..1_000).map(hash_of).collect();
-    let done = store.done_hashes(&wanted).await.unwrap();
+    let scope = ResumeScope {
+        model: "phi-2".into(),
+        dataset: "quick_facts".into(),
+    };
+    let done = store.done_hashes(&scope, &wanted).await.unwrap();
     assert_eq!(done.len(), 700);
     assert!(done.contains(&hash_of(0)) && done.contains(&hash_of(699)));
     assert!(!done.contains(&hash_of(700)), "failed samples are redone");
@@ -342,18 +347,46 @@ async fn resume_finds_done_hashes_and_reuses_them_in_a_new_job() {
         .filter(|h| done.contains(*h))
         .cloned()
         .collect();
-    assert_eq!(store.reuse_samples(job2, reuse.clone()).await.unwrap(), 700);
-    assert_eq!(
-        store.reuse_samples(job2, reuse).await.unwrap(),
-        0,
-        "idempotent"
-    );
+    let copied = store
+        .reuse_samples(job2, scope.clone(), reuse.clone())
+        .await
+        .unwrap();
+    assert_eq!(copied, 700);
+    let again = store
+        .reuse_samples(job2, scope.clone(), reuse.clone())
+        .await
+        .unwrap();
+    assert_eq!(again, 0, "idempotent");
     let copied = store.samples(job2, None).await.unwrap();
     assert_eq!(copied.len(), 700);
     assert_eq!(copied[5].row.output.as_deref(), Some(" Paris"));
     assert_eq!(copied[5].row.job_id, job2);
     // The original job is untouched.
     assert_eq!(store.samples(job1, None).await.unwrap().len(), 701);
+    // Other models and datasets are out of scope, even with matching hashes.
+    for scope in [
+        ResumeScope {
+            model: "tinyllama-1.1b-chat".into(),
+            dataset: "quick_facts".into(),
+        },
+        ResumeScope {
+            model: "phi-2".into(),
+            dataset: "world_knowledge".into(),
+        },
+    ] {
+        assert!(store.done_hashes(&scope, &wanted).await.unwrap().is_empty());
+        let job3 = store
+            .create_job(new_job(run2, "tinyllama-1.1b-chat"))
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .reuse_samples(job3, scope, reuse.clone())
+                .await
+                .unwrap(),
+            0
+        );
+    }
     store.close().await;
 }
 

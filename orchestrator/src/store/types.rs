@@ -162,6 +162,14 @@ pub struct SampleRow {
     pub output_tokens: Option<i64>,
 }
 
+/// Where a rerun may find earlier results for a dataset: successful rows of earlier jobs of the
+/// same model. The sample hash then decides which of them are valid for the new job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ResumeScope {
+    pub model: String,
+    pub dataset: String,
+}
+
 /// A stored sample, as read back.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SampleRecord {

@@ -9,9 +9,10 @@
 use super::error::{StoreError, describe, is_busy};
 use super::now_ms;
 use super::types::{
-    AggregateRow, JobUpdate, NewJob, NewRun, RunStatus, SampleRow, TelemetrySample,
+    AggregateRow, JobUpdate, NewJob, NewRun, ResumeScope, RunStatus, SampleRow, TelemetrySample,
 };
-use sqlx::sqlite::{Sqlite, SqliteConnection};
+use sqlx::Arguments;
+use sqlx::sqlite::{Sqlite, SqliteArguments, SqliteConnection};
 use sqlx::{Connection, QueryBuilder};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -20,6 +21,11 @@ use tokio::sync::{mpsc, oneshot};
 /// Rows per multi-row INSERT statement (17 columns x 500 stays under SQLite's 32,766
 /// bound-parameter limit).
 pub const CHUNK_ROWS: usize = 500;
+/// Columns bound per sample row.
+const SAMPLE_COLUMNS: usize = 17;
+const INSERT_SAMPLES: &str = "INSERT INTO samples (job_id, sample_hash, dataset, dataset_hash, \
+    item_index, repeat_index, prompt_hash, target, output, filtered, loglikelihoods, scores, \
+    error, latency_ms, prompt_tokens, output_tokens, created_at_ms) ";
 /// Hashes per `IN (...)` list.
 pub(crate) const CHUNK_HASHES: usize = 500;
 
@@ -37,7 +43,7 @@ pub(crate) enum Command {
     CreateJob(NewJob, Reply<i64>),
     UpdateJob(i64, JobUpdate, Reply<()>),
     InsertSamples(Vec<SampleRow>, Reply<u64>),
-    ReuseSamples(i64, Vec<String>, Reply<u64>),
+    ReuseSamples(i64, ResumeScope, Vec<String>, Reply<u64>),
     UpsertAggregates(Vec<AggregateRow>, Reply<()>),
     InsertTelemetry(Vec<TelemetrySample>, Reply<()>),
     /// Close the write connection (checkpointing the WAL) and stop.
@@ -126,10 +132,10 @@ impl Writer {
                 let _ = reply.send(self.update_job(id, update).await);
             }
             Command::InsertSamples(rows, reply) => {
-                let _ = reply.send(self.insert_samples(&rows).await);
+                let _ = reply.send(self.insert_samples(rows).await);
             }
-            Command::ReuseSamples(job_id, hashes, reply) => {
-                let _ = reply.send(self.reuse_samples(job_id, &hashes).await);
+            Command::ReuseSamples(job_id, scope, hashes, reply) => {
+                let _ = reply.send(self.reuse_samples(job_id, &scope, &hashes).await);
             }
             Command::UpsertAggregates(rows, reply) => {
                 let _ = reply.send(self.upsert_aggregates(&rows).await);
@@ -254,53 +260,45 @@ impl Writer {
         Ok(())
     }
 
-    pub(crate) async fn insert_samples(&mut self, rows: &[SampleRow]) -> Result<u64, StoreError> {
+    pub(crate) async fn insert_samples(&mut self, rows: Vec<SampleRow>) -> Result<u64, StoreError> {
         if rows.is_empty() {
             return Ok(0);
         }
-        let context = "writing samples";
-        let err = self.err(context);
+        let err = self.err("writing samples");
         let created = now_ms();
-        // Serialise JSON columns before taking the write lock.
-        let encoded: Vec<[String; 3]> = rows
-            .iter()
-            .map(|r| {
-                [
-                    json_object(&r.filtered),
-                    r.loglikelihoods
-                        .as_ref()
-                        .map(|l| serde_json::Value::from(l.clone()).to_string())
-                        .unwrap_or_default(),
-                    json_object(&r.scores),
-                ]
-            })
-            .collect();
         let mut tx = self
             .conn
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(&err)?;
         let mut written = 0;
-        for (chunk, json) in rows.chunks(CHUNK_ROWS).zip(encoded.chunks(CHUNK_ROWS)) {
-            let mut qb = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO samples (job_id, sample_hash, dataset, dataset_hash, item_index,
-                    repeat_index, prompt_hash, target, output, filtered, loglikelihoods, scores,
-                    error, latency_ms, prompt_tokens, output_tokens, created_at_ms) ",
-            );
-            qb.push_values(chunk.iter().zip(json), |mut b, (r, j)| {
+        let mut rows = rows.into_iter().peekable();
+        while rows.peek().is_some() {
+            let chunk = rows.by_ref().take(CHUNK_ROWS);
+            // Sized up front: growing an 8,500-value argument buffer dominated the profile.
+            let mut args = SqliteArguments::default();
+            args.reserve(CHUNK_ROWS * SAMPLE_COLUMNS, 0);
+            let mut sql = String::with_capacity(INSERT_SAMPLES.len() + CHUNK_ROWS * 60 + 800);
+            sql.push_str(INSERT_SAMPLES);
+            let mut qb = QueryBuilder::<Sqlite>::with_arguments(sql, args);
+            // Rows are consumed: their strings move into the statement's arguments uncopied.
+            qb.push_values(chunk, |mut b, r| {
+                let loglikelihoods = r
+                    .loglikelihoods
+                    .map(|l| serde_json::Value::from(l).to_string());
                 b.push_bind(r.job_id)
-                    .push_bind(r.sample_hash.as_str())
-                    .push_bind(r.dataset.as_str())
-                    .push_bind(r.dataset_hash.as_str())
+                    .push_bind(r.sample_hash)
+                    .push_bind(r.dataset)
+                    .push_bind(r.dataset_hash)
                     .push_bind(r.item_index)
                     .push_bind(r.repeat_index)
-                    .push_bind(r.prompt_hash.as_str())
-                    .push_bind(r.target.as_deref())
-                    .push_bind(r.output.as_deref())
-                    .push_bind(j[0].as_str())
-                    .push_bind(r.loglikelihoods.as_ref().map(|_| j[1].as_str()))
-                    .push_bind(j[2].as_str())
-                    .push_bind(r.error.as_deref())
+                    .push_bind(r.prompt_hash)
+                    .push_bind(r.target)
+                    .push_bind(r.output)
+                    .push_bind(json_object(&r.filtered))
+                    .push_bind(loglikelihoods)
+                    .push_bind(json_object(&r.scores))
+                    .push_bind(r.error)
                     .push_bind(r.latency_ms)
                     .push_bind(r.prompt_tokens)
                     .push_bind(r.output_tokens)
@@ -309,15 +307,14 @@ impl Writer {
             // A hash the job already holds is left alone, unless the stored row failed and the
             // new one did not.
             qb.push(
-                " ON CONFLICT (job_id, sample_hash) DO UPDATE SET
-                    dataset = excluded.dataset, dataset_hash = excluded.dataset_hash,
-                    item_index = excluded.item_index, repeat_index = excluded.repeat_index,
-                    prompt_hash = excluded.prompt_hash, target = excluded.target,
-                    output = excluded.output, filtered = excluded.filtered,
-                    loglikelihoods = excluded.loglikelihoods, scores = excluded.scores,
-                    error = excluded.error, latency_ms = excluded.latency_ms,
-                    prompt_tokens = excluded.prompt_tokens, output_tokens = excluded.output_tokens,
-                    created_at_ms = excluded.created_at_ms
+                " ON CONFLICT (job_id, dataset, item_index, repeat_index, sample_hash)
+                 DO UPDATE SET
+                    dataset_hash = excluded.dataset_hash, prompt_hash = excluded.prompt_hash,
+                    target = excluded.target, output = excluded.output,
+                    filtered = excluded.filtered, loglikelihoods = excluded.loglikelihoods,
+                    scores = excluded.scores, error = excluded.error,
+                    latency_ms = excluded.latency_ms, prompt_tokens = excluded.prompt_tokens,
+                    output_tokens = excluded.output_tokens, created_at_ms = excluded.created_at_ms
                  WHERE samples.error IS NOT NULL AND excluded.error IS NULL",
             );
             let done = qb.build().execute(&mut *tx).await.map_err(&err)?;
@@ -330,6 +327,7 @@ impl Writer {
     pub(crate) async fn reuse_samples(
         &mut self,
         job_id: i64,
+        scope: &ResumeScope,
         hashes: &[String],
     ) -> Result<u64, StoreError> {
         if hashes.is_empty() {
@@ -361,17 +359,22 @@ impl Writer {
             qb.push(
                 " FROM samples WHERE id IN (
                     SELECT MIN(id) FROM samples
-                    WHERE error IS NULL AND job_id <> ",
+                    WHERE job_id IN (SELECT id FROM jobs WHERE model = ",
             );
+            qb.push_bind(scope.model.as_str());
+            qb.push(" AND id <> ");
             qb.push_bind(job_id);
-            qb.push(" AND sample_hash IN (");
+            qb.push(") AND dataset = ");
+            qb.push_bind(scope.dataset.as_str());
+            qb.push(" AND error IS NULL AND sample_hash IN (");
             let mut list = qb.separated(", ");
             for h in chunk {
                 list.push_bind(h.as_str());
             }
             qb.push(
                 ") GROUP BY sample_hash)
-                 ON CONFLICT (job_id, sample_hash) DO UPDATE SET
+                 ON CONFLICT (job_id, dataset, item_index, repeat_index, sample_hash)
+                 DO UPDATE SET
                     output = excluded.output, filtered = excluded.filtered,
                     loglikelihoods = excluded.loglikelihoods, scores = excluded.scores,
                     error = NULL, latency_ms = excluded.latency_ms,
