@@ -476,3 +476,68 @@ impl Writer {
 fn json_object<V: serde::Serialize>(map: &std::collections::BTreeMap<String, V>) -> String {
     serde_json::to_string(map).unwrap_or_else(|_| "{}".to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::JobStatus;
+    use crate::store::bench::synthetic_row;
+    use crate::store::sqlite::MIGRATOR;
+    use sqlx::sqlite::SqliteConnectOptions;
+
+    /// The writer's state is driven directly, without its task and channel.
+    #[tokio::test]
+    async fn writer_state_without_a_task() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.db");
+        let opts = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true);
+        let mut conn = SqliteConnection::connect_with(&opts).await.unwrap();
+        MIGRATOR.run(&mut conn).await.unwrap();
+        let mut w = Writer::new(conn, path, Duration::from_secs(1));
+        let run_id = w
+            .create_run(NewRun {
+                started_at_ms: 1,
+                tool_version: "0.1.0".into(),
+                catalog_hash: "c".into(),
+                config: serde_json::json!({}),
+                host: serde_json::json!({}),
+                gpus: serde_json::json!([]),
+            })
+            .await
+            .unwrap();
+        let job_id = w
+            .create_job(NewJob {
+                run_id,
+                model: "m".into(),
+                revision: "r".into(),
+                weights_hash: None,
+                engine: "lightweight".into(),
+                dtype: "f32".into(),
+                tp: 1,
+                devices: vec![],
+                memory_estimate_bytes: None,
+                status: JobStatus::Pending,
+            })
+            .await
+            .unwrap();
+        // 1,201 rows span three statements of CHUNK_ROWS.
+        let rows: Vec<SampleRow> = (0..1_201).map(|i| synthetic_row(job_id, i)).collect();
+        assert_eq!(w.insert_samples(rows.clone()).await.unwrap(), 1_201);
+        assert_eq!(w.insert_samples(rows).await.unwrap(), 0);
+        assert_eq!(w.insert_samples(Vec::new()).await.unwrap(), 0);
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM samples")
+            .fetch_one(&mut w.conn)
+            .await
+            .unwrap();
+        assert_eq!(n, 1_201);
+        // A job that does not exist is refused by the foreign key, with a message free of SQL.
+        let err = w
+            .insert_samples(vec![synthetic_row(999, 0)])
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Database { .. }), "{err}");
+        assert!(err.to_string().contains("constraint"), "{err}");
+    }
+}
