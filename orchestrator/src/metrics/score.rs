@@ -169,7 +169,8 @@ static NUMBER: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
         r"(?x)
         (?P<num>[-+−]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:[eE][-+]?\d+)? | [-+−]?\.\d+)
-        (?:/(?P<den>\d+))?",
+        (?:/(?P<den>\d+))?
+        (?:$|\D)  # a number is not cut short inside a run of digits (1,2345 is 1, not 1234)",
     )
     .expect("constant pattern compiles")
 });
@@ -461,6 +462,8 @@ mod tests {
         assert_eq!(parse_number("1.5e3"), Some(1500.0));
         assert_eq!(parse_number(".5"), Some(0.5));
         assert_eq!(parse_number("12,5"), Some(12.0)); // not a thousands group
+        assert_eq!(parse_number("1,2345"), Some(1.0));
+        assert_eq!(parse_number("the 3rd"), Some(3.0));
         assert_eq!(parse_number("no number"), None);
     }
 
