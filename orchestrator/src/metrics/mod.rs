@@ -32,6 +32,7 @@ pub use score::{
 use crate::catalog::types::MetricSpec;
 use options::Options;
 use regex::Regex;
+use std::collections::BTreeMap;
 
 /// Every metric name a manifest may use.
 pub const METRIC_NAMES: &[&str] = &[
@@ -240,6 +241,74 @@ pub enum ScoreError {
     UnparseableGold { metric: &'static str, gold: String },
 }
 
+/// The key a sample's score is stored under: `metric,filter` as lm-eval reports it (`none` when
+/// no filter pipeline applies, as for multiple-choice metrics).
+pub fn score_key(metric: &Metric, filter: &str) -> String {
+    format!("{},{filter}", metric.name())
+}
+
+/// One generated response, filtered and scored.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ScoredResponse {
+    /// The filtered text, by pipeline name.
+    pub filtered: BTreeMap<String, String>,
+    /// Scores by [`score_key`].
+    pub scores: BTreeMap<String, f64>,
+}
+
+/// Score one generated response: each pipeline (or the identity pipeline `none` when the dataset
+/// has none) filters it, and every text metric scores the result against `target`. Metrics that
+/// need choices or code execution are skipped here.
+pub fn score_response(
+    metrics: &[MetricDef],
+    pipelines: &[FilterChain],
+    response: &str,
+    target: &str,
+) -> Result<ScoredResponse, ScoreError> {
+    let none = [FilterChain::none()];
+    let pipelines = if pipelines.is_empty() {
+        &none[..]
+    } else {
+        pipelines
+    };
+    let mut out = ScoredResponse::default();
+    for chain in pipelines {
+        let filtered = chain
+            .apply(&[response.to_string()])
+            .into_iter()
+            .next()
+            .unwrap_or_default();
+        for def in metrics
+            .iter()
+            .filter(|d| d.metric.input() == ScoreInput::Text)
+        {
+            let score = def.metric.score_text(&filtered, target)?;
+            out.scores
+                .insert(score_key(&def.metric, &chain.name), score);
+        }
+        out.filtered.insert(chain.name.clone(), filtered);
+    }
+    Ok(out)
+}
+
+/// Score one multiple-choice item with every choice metric, keyed by [`score_key`] (`acc,none`).
+pub fn score_choices(
+    metrics: &[MetricDef],
+    lls: &[f64],
+    choices: &[String],
+    gold: usize,
+) -> Result<BTreeMap<String, f64>, ScoreError> {
+    let mut scores = BTreeMap::new();
+    for def in metrics
+        .iter()
+        .filter(|d| d.metric.input() == ScoreInput::Choices)
+    {
+        let score = def.metric.score_choices(lls, choices, gold)?;
+        scores.insert(score_key(&def.metric, "none"), score);
+    }
+    Ok(scores)
+}
+
 /// Parse one `metric_list` entry into its checked form.
 pub fn parse_metric(spec: &MetricSpec) -> Result<MetricDef, MetricError> {
     if spec.aggregation != "mean" {
@@ -304,8 +373,8 @@ pub fn parse_metric(spec: &MetricSpec) -> Result<MetricDef, MetricError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::catalog::types::{FilterPipeline, FilterStep};
     use serde_json::json;
-    use std::collections::BTreeMap;
 
     fn spec(metric: &str, options: serde_json::Value) -> MetricSpec {
         let options: BTreeMap<String, serde_json::Value> = match options {
@@ -404,5 +473,37 @@ mod tests {
             .metric;
         assert_eq!(refusal.score_text("nope, not doing that", "").unwrap(), 1.0);
         assert_eq!(refusal.score_text("Sure, here it is", "").unwrap(), 0.0);
+    }
+
+    #[test]
+    fn a_response_is_filtered_and_scored_per_pipeline() {
+        let metrics = vec![
+            parse_metric(&spec("exact_match", json!({"ignore_case": true}))).unwrap(),
+            parse_metric(&spec("numeric_match", json!({"tolerance": 0.01}))).unwrap(),
+            parse_metric(&spec("acc", json!({}))).unwrap(),
+        ];
+        let strict = parse_pipeline(&FilterPipeline {
+            name: "strict-match".into(),
+            steps: vec![FilterStep {
+                function: "regex".into(),
+                options: [("regex_pattern".to_string(), json!(r"answer is (\d+)"))]
+                    .into_iter()
+                    .collect(),
+            }],
+        })
+        .unwrap();
+        let out = score_response(&metrics, &[strict], "The answer is 42.", "42").unwrap();
+        assert_eq!(out.filtered["strict-match"], "42");
+        assert_eq!(out.scores["exact_match,strict-match"], 1.0);
+        assert_eq!(out.scores["numeric_match,strict-match"], 1.0);
+        assert_eq!(out.scores.len(), 2, "acc is not a text metric");
+
+        // Without pipelines the raw response is scored under `none`.
+        let out = score_response(&metrics, &[], "The answer is 42.", "42").unwrap();
+        assert_eq!(out.scores["exact_match,none"], 0.0);
+        assert_eq!(out.scores["numeric_match,none"], 1.0);
+
+        let mc = score_choices(&metrics, &[-3.0, -1.0], &["a".into(), "b".into()], 1).unwrap();
+        assert_eq!(mc, BTreeMap::from([("acc,none".to_string(), 1.0)]));
     }
 }

@@ -153,7 +153,7 @@ pub struct SampleRow {
     /// Per-choice log-likelihoods (multiple-choice tasks). Stored as JSON, where a non-finite
     /// value (`-inf`) becomes `null`.
     pub loglikelihoods: Option<Vec<f64>>,
-    /// Scores by `metric` or `metric,filter` key.
+    /// Scores keyed `metric,filter` (see `metrics::score_key`).
     pub scores: BTreeMap<String, f64>,
     /// Why the sample failed; a failed sample has no scores and is recomputed on resume.
     pub error: Option<String>,
