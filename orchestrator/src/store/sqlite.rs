@@ -1,0 +1,606 @@
+//! [`SqliteStore`]: opening (with the safety checks), the read queries, and the [`Store`] impl
+//! that forwards writes to the writer task.
+//!
+//! Opening checks, in order, before anything is written: the file is SQLite (by its header);
+//! its migrations table (read through a read-only connection) lists no version this build does
+//! not know, and the known ones match. Only then is a read-write connection opened, WAL
+//! switched on and pending migrations applied.
+
+use super::Store;
+use super::error::{SQLITE_NOTADB, StoreError, describe, is_busy, sqlite_code};
+use super::types::*;
+use super::writer::{self, CHUNK_HASHES, Command, Writer, WriterHandle};
+use sqlx::migrate::{MigrateError, Migrator};
+use sqlx::sqlite::{
+    Sqlite, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool,
+    SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
+use sqlx::{ConnectOptions, Connection, QueryBuilder, Row};
+use std::collections::HashSet;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub(crate) static MIGRATOR: Migrator = sqlx::migrate!("../migrations");
+
+const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
+const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// How long a write waits for another process's lock before giving up.
+    pub busy_timeout: Duration,
+    /// Read connections in the pool.
+    pub readers: u32,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            busy_timeout: Duration::from_secs(30),
+            readers: 4,
+        }
+    }
+}
+
+/// The SQLite store: a cheap `Clone` handle (reader pool + writer channel).
+#[derive(Clone)]
+pub struct SqliteStore {
+    path: PathBuf,
+    pool: SqlitePool,
+    writer: WriterHandle,
+    busy_timeout: Duration,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+impl SqliteStore {
+    /// Open (creating if missing) the database at `path` with default options.
+    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        Self::open_with(path, StoreOptions::default()).await
+    }
+
+    pub async fn open_with(path: &Path, options: StoreOptions) -> Result<Self, StoreError> {
+        let path = path.to_path_buf();
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        let base = SqliteConnectOptions::new()
+            .filename(&path)
+            .busy_timeout(options.busy_timeout)
+            .foreign_keys(true)
+            .disable_statement_logging();
+        let open_err = |e: sqlx::Error| open_error(&path, options.busy_timeout, e);
+
+        if existing_database(&path)? {
+            check_schema(&path, base.clone().read_only(true), options.busy_timeout).await?;
+        }
+
+        let rw = base
+            .clone()
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal);
+        let mut conn = SqliteConnection::connect_with(&rw)
+            .await
+            .map_err(open_err)?;
+        migrate(&path, &mut conn).await?;
+
+        let pool = SqlitePoolOptions::new()
+            .max_connections(options.readers.max(1))
+            .connect_with(base.read_only(true))
+            .await
+            .map_err(open_err)?;
+        let writer = writer::spawn(Writer::new(conn, path.clone(), options.busy_timeout));
+        Ok(SqliteStore {
+            path,
+            pool,
+            writer,
+            busy_timeout: options.busy_timeout,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Stop the writer and close every connection (the WAL is checkpointed into the main file).
+    pub async fn close(&self) {
+        self.writer.shutdown().await;
+        self.pool.close().await;
+    }
+
+    fn read_err(&self, context: &'static str) -> impl Fn(sqlx::Error) -> StoreError + use<> {
+        let path = self.path.clone();
+        let waited = self.busy_timeout;
+        move |e| {
+            tracing::debug!(error = %e, context, "sqlite read failed");
+            match e {
+                sqlx::Error::RowNotFound => StoreError::from(e),
+                e if is_busy(&e) => StoreError::Busy {
+                    path: path.clone(),
+                    waited,
+                },
+                e => StoreError::Database {
+                    context: context.to_string(),
+                    kind: describe(&e),
+                },
+            }
+        }
+    }
+}
+
+/// True when `path` holds an SQLite database; an error when it holds something else.
+/// A missing or empty file is a new database.
+fn existing_database(path: &Path) -> Result<bool, StoreError> {
+    let mut file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(source) => {
+            return Err(StoreError::Read {
+                path: path.to_path_buf(),
+                source,
+            });
+        }
+    };
+    let mut header = Vec::with_capacity(16);
+    (&mut file)
+        .take(16)
+        .read_to_end(&mut header)
+        .map_err(|source| StoreError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    if header.is_empty() {
+        return Ok(false);
+    }
+    if header.as_slice() != SQLITE_HEADER {
+        return Err(StoreError::NotSqlite {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(true)
+}
+
+fn open_error(path: &Path, waited: Duration, e: sqlx::Error) -> StoreError {
+    tracing::debug!(error = %e, path = %path.display(), "opening sqlite failed");
+    if sqlite_code(&e) == Some(SQLITE_NOTADB) {
+        return StoreError::NotSqlite {
+            path: path.to_path_buf(),
+        };
+    }
+    if is_busy(&e) {
+        return StoreError::Busy {
+            path: path.to_path_buf(),
+            waited,
+        };
+    }
+    StoreError::Open {
+        path: path.to_path_buf(),
+        reason: describe(&e),
+    }
+}
+
+/// Refuse a database whose schema this build does not know, reading it without writing.
+async fn check_schema(
+    path: &Path,
+    read_only: SqliteConnectOptions,
+    waited: Duration,
+) -> Result<(), StoreError> {
+    let open_err = |e: sqlx::Error| open_error(path, waited, e);
+    let mut conn = SqliteConnection::connect_with(&read_only)
+        .await
+        .map_err(open_err)?;
+    let result = async {
+        let has_table: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+        )
+        .fetch_optional(&mut conn)
+        .await
+        .map_err(open_err)?;
+        if has_table.is_none() {
+            return Ok(());
+        }
+        let applied: Vec<(i64, Vec<u8>, bool)> =
+            sqlx::query_as("SELECT version, checksum, success FROM _sqlx_migrations")
+                .fetch_all(&mut conn)
+                .await
+                .map_err(open_err)?;
+        let unknown: Vec<i64> = applied
+            .iter()
+            .map(|(v, _, _)| *v)
+            .filter(|v| !MIGRATOR.iter().any(|m| m.version == *v))
+            .collect();
+        if !unknown.is_empty() {
+            return Err(StoreError::NewerSchema {
+                path: path.to_path_buf(),
+                versions: unknown,
+                tool_version: TOOL_VERSION,
+            });
+        }
+        for (version, checksum, success) in &applied {
+            if !success {
+                return Err(StoreError::SchemaDirty {
+                    path: path.to_path_buf(),
+                    version: *version,
+                });
+            }
+            let known = MIGRATOR.iter().find(|m| m.version == *version);
+            if known.is_some_and(|m| m.checksum.as_ref() != checksum.as_slice()) {
+                return Err(StoreError::SchemaMismatch {
+                    path: path.to_path_buf(),
+                    version: *version,
+                });
+            }
+        }
+        Ok(())
+    }
+    .await;
+    let _ = conn.close().await;
+    result
+}
+
+/// Apply pending migrations. Two processes creating the same new database may race; the loser
+/// sees the winner's tables, so it retries a few times and then finds nothing to do.
+async fn migrate(path: &Path, conn: &mut SqliteConnection) -> Result<(), StoreError> {
+    let mut attempt = 0;
+    loop {
+        match MIGRATOR.run(&mut *conn).await {
+            Ok(()) => return Ok(()),
+            Err(MigrateError::ExecuteMigration(_, _) | MigrateError::Execute(_)) if attempt < 3 => {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "migration failed");
+                let reason = match &e {
+                    MigrateError::Execute(inner) | MigrateError::ExecuteMigration(inner, _) => {
+                        describe(inner)
+                    }
+                    MigrateError::VersionMissing(v) => {
+                        format!("schema version {v} is unknown to this build")
+                    }
+                    MigrateError::VersionMismatch(v) => {
+                        format!("schema version {v} differs from this build's")
+                    }
+                    MigrateError::Dirty(v) => format!("schema version {v} did not finish"),
+                    _ => "unexpected migration state".to_string(),
+                };
+                return Err(StoreError::Migrate {
+                    path: path.to_path_buf(),
+                    reason,
+                });
+            }
+        }
+    }
+}
+
+fn json_column(row: &SqliteRow, column: &'static str) -> Result<serde_json::Value, StoreError> {
+    let text: Option<String> = row.try_get(column)?;
+    match text {
+        None => Ok(serde_json::Value::Null),
+        Some(t) => serde_json::from_str(&t).map_err(|e| StoreError::Corrupt {
+            what: format!("column `{column}`"),
+            detail: e.to_string(),
+        }),
+    }
+}
+
+fn json_as<T: serde::de::DeserializeOwned>(
+    row: &SqliteRow,
+    column: &'static str,
+) -> Result<T, StoreError> {
+    serde_json::from_value(json_column(row, column)?).map_err(|e| StoreError::Corrupt {
+        what: format!("column `{column}`"),
+        detail: e.to_string(),
+    })
+}
+
+fn status<T>(text: &str, parse: fn(&str) -> Option<T>) -> Result<T, StoreError> {
+    parse(text).ok_or_else(|| StoreError::Corrupt {
+        what: "column `status`".to_string(),
+        detail: format!("unknown status `{text}`"),
+    })
+}
+
+fn run_record(row: &SqliteRow) -> Result<RunRecord, StoreError> {
+    Ok(RunRecord {
+        id: row.try_get("id")?,
+        started_at_ms: row.try_get("started_at_ms")?,
+        finished_at_ms: row.try_get("finished_at_ms")?,
+        status: status(row.try_get("status")?, RunStatus::parse)?,
+        tool_version: row.try_get("tool_version")?,
+        catalog_hash: row.try_get("catalog_hash")?,
+        config: json_column(row, "config")?,
+        host: json_column(row, "host")?,
+        gpus: json_column(row, "gpus")?,
+        error: row.try_get("error")?,
+    })
+}
+
+fn job_record(row: &SqliteRow) -> Result<JobRecord, StoreError> {
+    Ok(JobRecord {
+        id: row.try_get("id")?,
+        run_id: row.try_get("run_id")?,
+        model: row.try_get("model")?,
+        revision: row.try_get("revision")?,
+        weights_hash: row.try_get("weights_hash")?,
+        engine: row.try_get("engine")?,
+        dtype: row.try_get("dtype")?,
+        tp: row.try_get("tp")?,
+        devices: json_as(row, "devices")?,
+        memory_estimate_bytes: row.try_get("memory_estimate_bytes")?,
+        memory_measured_bytes: row.try_get("memory_measured_bytes")?,
+        status: status(row.try_get("status")?, JobStatus::parse)?,
+        error: row.try_get("error")?,
+        started_at_ms: row.try_get("started_at_ms")?,
+        finished_at_ms: row.try_get("finished_at_ms")?,
+    })
+}
+
+fn sample_record(row: &SqliteRow) -> Result<SampleRecord, StoreError> {
+    let lls: Option<Vec<Option<f64>>> = json_as(row, "loglikelihoods")?;
+    Ok(SampleRecord {
+        id: row.try_get("id")?,
+        created_at_ms: row.try_get("created_at_ms")?,
+        row: SampleRow {
+            job_id: row.try_get("job_id")?,
+            sample_hash: row.try_get("sample_hash")?,
+            dataset: row.try_get("dataset")?,
+            dataset_hash: row.try_get("dataset_hash")?,
+            item_index: row.try_get("item_index")?,
+            repeat_index: row.try_get("repeat_index")?,
+            prompt_hash: row.try_get("prompt_hash")?,
+            target: row.try_get("target")?,
+            output: row.try_get("output")?,
+            filtered: json_as(row, "filtered")?,
+            // JSON has no -inf; it was stored as null.
+            loglikelihoods: lls.map(|v| {
+                v.into_iter()
+                    .map(|x| x.unwrap_or(f64::NEG_INFINITY))
+                    .collect()
+            }),
+            scores: json_as(row, "scores")?,
+            error: row.try_get("error")?,
+            latency_ms: row.try_get("latency_ms")?,
+            prompt_tokens: row.try_get("prompt_tokens")?,
+            output_tokens: row.try_get("output_tokens")?,
+        },
+    })
+}
+
+fn aggregate_record(row: &SqliteRow) -> Result<AggregateRecord, StoreError> {
+    Ok(AggregateRecord {
+        run_id: row.try_get("run_id")?,
+        run_started_at_ms: row.try_get("started_at_ms")?,
+        model: row.try_get("model")?,
+        revision: row.try_get("revision")?,
+        engine: row.try_get("engine")?,
+        created_at_ms: row.try_get("created_at_ms")?,
+        row: AggregateRow {
+            job_id: row.try_get("job_id")?,
+            dataset: row.try_get("dataset")?,
+            metric: row.try_get("metric")?,
+            filter: row.try_get("filter")?,
+            value: row.try_get("value")?,
+            stderr: row.try_get("stderr")?,
+            n: row.try_get("n")?,
+            n_scored: row.try_get("n_scored")?,
+            n_failed: row.try_get("n_failed")?,
+            partial: row.try_get("partial")?,
+            higher_is_better: row.try_get("higher_is_better")?,
+        },
+    })
+}
+
+impl Store for SqliteStore {
+    async fn create_run(&self, run: NewRun) -> Result<i64, StoreError> {
+        self.writer.request(|r| Command::CreateRun(run, r)).await
+    }
+
+    async fn finish_run(
+        &self,
+        run_id: i64,
+        status: RunStatus,
+        finished_at_ms: i64,
+        error: Option<String>,
+    ) -> Result<(), StoreError> {
+        self.writer
+            .request(|reply| Command::FinishRun {
+                run_id,
+                status,
+                finished_at_ms,
+                error,
+                reply,
+            })
+            .await
+    }
+
+    async fn create_job(&self, job: NewJob) -> Result<i64, StoreError> {
+        self.writer.request(|r| Command::CreateJob(job, r)).await
+    }
+
+    async fn update_job(&self, job_id: i64, update: JobUpdate) -> Result<(), StoreError> {
+        self.writer
+            .request(|r| Command::UpdateJob(job_id, update, r))
+            .await
+    }
+
+    async fn insert_samples(&self, rows: Vec<SampleRow>) -> Result<u64, StoreError> {
+        self.writer
+            .request(|r| Command::InsertSamples(rows, r))
+            .await
+    }
+
+    async fn done_hashes(
+        &self,
+        scope: &ResumeScope,
+        hashes: &[String],
+    ) -> Result<HashSet<String>, StoreError> {
+        let mut done = HashSet::new();
+        for chunk in hashes.chunks(CHUNK_HASHES) {
+            let mut qb = QueryBuilder::<Sqlite>::new(
+                "SELECT DISTINCT sample_hash FROM samples
+                 WHERE job_id IN (SELECT id FROM jobs WHERE model = ",
+            );
+            qb.push_bind(scope.model.as_str());
+            qb.push(") AND dataset = ");
+            qb.push_bind(scope.dataset.as_str());
+            qb.push(" AND error IS NULL AND sample_hash IN (");
+            let mut list = qb.separated(", ");
+            for h in chunk {
+                list.push_bind(h.as_str());
+            }
+            qb.push(")");
+            let found: Vec<String> = qb
+                .build_query_scalar()
+                .fetch_all(&self.pool)
+                .await
+                .map_err(self.read_err("looking up finished samples"))?;
+            done.extend(found);
+        }
+        Ok(done)
+    }
+
+    async fn reuse_samples(
+        &self,
+        job_id: i64,
+        scope: ResumeScope,
+        hashes: Vec<String>,
+    ) -> Result<u64, StoreError> {
+        self.writer
+            .request(|r| Command::ReuseSamples(job_id, scope, hashes, r))
+            .await
+    }
+
+    async fn upsert_aggregates(&self, rows: Vec<AggregateRow>) -> Result<(), StoreError> {
+        self.writer
+            .request(|r| Command::UpsertAggregates(rows, r))
+            .await
+    }
+
+    async fn insert_telemetry(&self, rows: Vec<TelemetrySample>) -> Result<(), StoreError> {
+        self.writer
+            .request(|r| Command::InsertTelemetry(rows, r))
+            .await
+    }
+
+    async fn run(&self, run_id: i64) -> Result<RunRecord, StoreError> {
+        let row = sqlx::query("SELECT * FROM runs WHERE id = ?")
+            .bind(run_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(self.read_err("reading a run"))?
+            .ok_or_else(|| StoreError::NotFound {
+                what: format!("run {run_id}"),
+            })?;
+        run_record(&row)
+    }
+
+    async fn runs(&self, limit: i64) -> Result<Vec<RunRecord>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM runs ORDER BY started_at_ms DESC, id DESC LIMIT ?")
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(self.read_err("listing runs"))?;
+        rows.iter().map(run_record).collect()
+    }
+
+    async fn jobs(&self, run_id: i64) -> Result<Vec<JobRecord>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM jobs WHERE run_id = ? ORDER BY id")
+            .bind(run_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(self.read_err("listing jobs"))?;
+        rows.iter().map(job_record).collect()
+    }
+
+    async fn samples(
+        &self,
+        job_id: i64,
+        dataset: Option<&str>,
+    ) -> Result<Vec<SampleRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM samples WHERE job_id = ? AND (? IS NULL OR dataset = ?)
+             ORDER BY dataset, item_index, repeat_index",
+        )
+        .bind(job_id)
+        .bind(dataset)
+        .bind(dataset)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(self.read_err("reading samples"))?;
+        rows.iter().map(sample_record).collect()
+    }
+
+    async fn history(&self, f: &HistoryFilter) -> Result<Vec<AggregateRecord>, StoreError> {
+        let mut qb = QueryBuilder::<Sqlite>::new(
+            "SELECT a.*, j.run_id, j.model, j.revision, j.engine, r.started_at_ms
+             FROM aggregates a JOIN jobs j ON j.id = a.job_id JOIN runs r ON r.id = j.run_id
+             WHERE 1 = 1",
+        );
+        if let Some(run_id) = f.run_id {
+            qb.push(" AND j.run_id = ").push_bind(run_id);
+        }
+        if let Some(model) = &f.model {
+            qb.push(" AND j.model = ").push_bind(model.clone());
+        }
+        if let Some(dataset) = &f.dataset {
+            qb.push(" AND a.dataset = ").push_bind(dataset.clone());
+        }
+        if let Some(metric) = &f.metric {
+            qb.push(" AND a.metric = ").push_bind(metric.clone());
+        }
+        if let Some(since) = f.since_ms {
+            qb.push(" AND r.started_at_ms >= ").push_bind(since);
+        }
+        qb.push(
+            " ORDER BY r.started_at_ms DESC, r.id DESC, j.model, a.dataset, a.metric, a.filter",
+        );
+        if let Some(limit) = f.limit {
+            qb.push(" LIMIT ").push_bind(limit);
+        }
+        let rows = qb
+            .build()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(self.read_err("reading history"))?;
+        rows.iter().map(aggregate_record).collect()
+    }
+
+    async fn telemetry(&self, run_id: i64) -> Result<Vec<TelemetrySample>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM telemetry WHERE run_id = ? ORDER BY t_ms, id")
+            .bind(run_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(self.read_err("reading telemetry"))?;
+        rows.iter()
+            .map(|row| {
+                Ok(TelemetrySample {
+                    run_id: row.try_get("run_id")?,
+                    job_id: row.try_get("job_id")?,
+                    t_ms: row.try_get("t_ms")?,
+                    device: row.try_get("device")?,
+                    util_pct: row.try_get("util_pct")?,
+                    mem_used_bytes: row.try_get("mem_used_bytes")?,
+                    mem_total_bytes: row.try_get("mem_total_bytes")?,
+                    power_w: row.try_get("power_w")?,
+                    temp_c: row.try_get("temp_c")?,
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+#[path = "sqlite_tests.rs"]
+mod tests;

@@ -1,0 +1,543 @@
+//! The single writer: one task owns the write connection and applies commands in order.
+//!
+//! [`WriterHandle`] is a cheap `Clone` around a bounded channel; each command carries a oneshot
+//! reply. [`Writer`] holds the connection and does the work, so it can be tested without tasks.
+//! Bulk rows are inserted with multi-row `INSERT ... VALUES` statements of [`CHUNK_ROWS`] rows
+//! inside one `BEGIN IMMEDIATE` transaction (a write lock taken up front, so the busy timeout
+//! applies instead of a mid-transaction failure).
+
+use super::error::{StoreError, describe, is_busy};
+use super::now_ms;
+use super::types::{
+    AggregateRow, JobUpdate, NewJob, NewRun, ResumeScope, RunStatus, SampleRow, TelemetrySample,
+};
+use sqlx::Arguments;
+use sqlx::sqlite::{Sqlite, SqliteArguments, SqliteConnection};
+use sqlx::{Connection, QueryBuilder};
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// Rows per multi-row INSERT statement (17 columns x 500 stays under SQLite's 32,766
+/// bound-parameter limit).
+pub const CHUNK_ROWS: usize = 500;
+/// Columns bound per sample row.
+const SAMPLE_COLUMNS: usize = 17;
+const INSERT_SAMPLES: &str = "INSERT INTO samples (job_id, sample_hash, dataset, dataset_hash, \
+    item_index, repeat_index, prompt_hash, target, output, filtered, loglikelihoods, scores, \
+    error, latency_ms, prompt_tokens, output_tokens, created_at_ms) ";
+/// Hashes per `IN (...)` list.
+pub(crate) const CHUNK_HASHES: usize = 500;
+
+type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
+
+pub(crate) enum Command {
+    CreateRun(NewRun, Reply<i64>),
+    FinishRun {
+        run_id: i64,
+        status: RunStatus,
+        finished_at_ms: i64,
+        error: Option<String>,
+        reply: Reply<()>,
+    },
+    CreateJob(NewJob, Reply<i64>),
+    UpdateJob(i64, JobUpdate, Reply<()>),
+    InsertSamples(Vec<SampleRow>, Reply<u64>),
+    ReuseSamples(i64, ResumeScope, Vec<String>, Reply<u64>),
+    UpsertAggregates(Vec<AggregateRow>, Reply<()>),
+    InsertTelemetry(Vec<TelemetrySample>, Reply<()>),
+    /// Close the write connection (checkpointing the WAL) and stop.
+    Shutdown(oneshot::Sender<()>),
+}
+
+#[derive(Clone)]
+pub(crate) struct WriterHandle {
+    tx: mpsc::Sender<Command>,
+}
+
+impl WriterHandle {
+    pub(crate) async fn request<T>(
+        &self,
+        make: impl FnOnce(Reply<T>) -> Command,
+    ) -> Result<T, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(make(tx))
+            .await
+            .map_err(|_| StoreError::WriterClosed)?;
+        rx.await.map_err(|_| StoreError::WriterClosed)?
+    }
+
+    pub(crate) async fn shutdown(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(Command::Shutdown(tx)).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+}
+
+/// Start the writer task.
+pub(crate) fn spawn(mut writer: Writer) -> WriterHandle {
+    let (tx, mut rx) = mpsc::channel::<Command>(64);
+    tokio::spawn(async move {
+        while let Some(cmd) = rx.recv().await {
+            if let Command::Shutdown(done) = cmd {
+                if let Err(e) = writer.conn.close().await {
+                    tracing::debug!(error = %e, "closing the write connection");
+                }
+                let _ = done.send(());
+                return;
+            }
+            writer.handle(cmd).await;
+        }
+    });
+    WriterHandle { tx }
+}
+
+pub(crate) struct Writer {
+    conn: SqliteConnection,
+    path: PathBuf,
+    busy_timeout: Duration,
+}
+
+impl Writer {
+    pub(crate) fn new(conn: SqliteConnection, path: PathBuf, busy_timeout: Duration) -> Self {
+        Writer {
+            conn,
+            path,
+            busy_timeout,
+        }
+    }
+
+    async fn handle(&mut self, cmd: Command) {
+        // A dropped reply receiver means the caller went away; nothing to tell it.
+        match cmd {
+            Command::CreateRun(run, reply) => {
+                let _ = reply.send(self.create_run(run).await);
+            }
+            Command::FinishRun {
+                run_id,
+                status,
+                finished_at_ms,
+                error,
+                reply,
+            } => {
+                let r = self.finish_run(run_id, status, finished_at_ms, error).await;
+                let _ = reply.send(r);
+            }
+            Command::CreateJob(job, reply) => {
+                let _ = reply.send(self.create_job(job).await);
+            }
+            Command::UpdateJob(id, update, reply) => {
+                let _ = reply.send(self.update_job(id, update).await);
+            }
+            Command::InsertSamples(rows, reply) => {
+                let _ = reply.send(self.insert_samples(rows).await);
+            }
+            Command::ReuseSamples(job_id, scope, hashes, reply) => {
+                let _ = reply.send(self.reuse_samples(job_id, &scope, &hashes).await);
+            }
+            Command::UpsertAggregates(rows, reply) => {
+                let _ = reply.send(self.upsert_aggregates(&rows).await);
+            }
+            Command::InsertTelemetry(rows, reply) => {
+                let _ = reply.send(self.insert_telemetry(&rows).await);
+            }
+            Command::Shutdown(done) => {
+                let _ = done.send(());
+            }
+        }
+    }
+
+    /// Maps an SQLite error met while doing `context` to a user-facing error.
+    fn err(&self, context: &str) -> impl Fn(sqlx::Error) -> StoreError + use<> {
+        let context = context.to_string();
+        let path = self.path.clone();
+        let waited = self.busy_timeout;
+        move |e| {
+            tracing::debug!(error = %e, context = %context, "sqlite write failed");
+            if is_busy(&e) {
+                StoreError::Busy {
+                    path: path.clone(),
+                    waited,
+                }
+            } else {
+                StoreError::Database {
+                    context: context.clone(),
+                    kind: describe(&e),
+                }
+            }
+        }
+    }
+
+    pub(crate) async fn create_run(&mut self, run: NewRun) -> Result<i64, StoreError> {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO runs (started_at_ms, status, tool_version, catalog_hash, config, host, gpus)
+             VALUES (?, 'running', ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(run.started_at_ms)
+        .bind(&run.tool_version)
+        .bind(&run.catalog_hash)
+        .bind(run.config.to_string())
+        .bind(run.host.to_string())
+        .bind(run.gpus.to_string())
+        .fetch_one(&mut self.conn)
+        .await
+        .map_err(self.err("recording the run"))?;
+        Ok(id)
+    }
+
+    pub(crate) async fn finish_run(
+        &mut self,
+        run_id: i64,
+        status: RunStatus,
+        finished_at_ms: i64,
+        error: Option<String>,
+    ) -> Result<(), StoreError> {
+        let done =
+            sqlx::query("UPDATE runs SET status = ?, finished_at_ms = ?, error = ? WHERE id = ?")
+                .bind(status.as_str())
+                .bind(finished_at_ms)
+                .bind(error)
+                .bind(run_id)
+                .execute(&mut self.conn)
+                .await
+                .map_err(self.err("finishing the run"))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound {
+                what: format!("run {run_id}"),
+            });
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn create_job(&mut self, job: NewJob) -> Result<i64, StoreError> {
+        let devices = serde_json::Value::from(job.devices.clone()).to_string();
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO jobs (run_id, model, revision, weights_hash, engine, dtype, tp, devices,
+                               memory_estimate_bytes, status)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(job.run_id)
+        .bind(&job.model)
+        .bind(&job.revision)
+        .bind(&job.weights_hash)
+        .bind(&job.engine)
+        .bind(&job.dtype)
+        .bind(job.tp)
+        .bind(devices)
+        .bind(job.memory_estimate_bytes)
+        .bind(job.status.as_str())
+        .fetch_one(&mut self.conn)
+        .await
+        .map_err(self.err("recording the job"))?;
+        Ok(id)
+    }
+
+    pub(crate) async fn update_job(&mut self, id: i64, u: JobUpdate) -> Result<(), StoreError> {
+        let done = sqlx::query(
+            "UPDATE jobs SET status = ?,
+                 started_at_ms = COALESCE(?, started_at_ms),
+                 finished_at_ms = COALESCE(?, finished_at_ms),
+                 memory_measured_bytes = COALESCE(?, memory_measured_bytes),
+                 error = ?
+             WHERE id = ?",
+        )
+        .bind(u.status.as_str())
+        .bind(u.started_at_ms)
+        .bind(u.finished_at_ms)
+        .bind(u.memory_measured_bytes)
+        .bind(u.error)
+        .bind(id)
+        .execute(&mut self.conn)
+        .await
+        .map_err(self.err("updating the job"))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound {
+                what: format!("job {id}"),
+            });
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn insert_samples(&mut self, rows: Vec<SampleRow>) -> Result<u64, StoreError> {
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let err = self.err("writing samples");
+        let created = now_ms();
+        let mut tx = self
+            .conn
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(&err)?;
+        let mut written = 0;
+        let mut rows = rows.into_iter().peekable();
+        while rows.peek().is_some() {
+            let chunk = rows.by_ref().take(CHUNK_ROWS);
+            // Sized up front: growing an 8,500-value argument buffer dominated the profile.
+            let mut args = SqliteArguments::default();
+            args.reserve(CHUNK_ROWS * SAMPLE_COLUMNS, 0);
+            let mut sql = String::with_capacity(INSERT_SAMPLES.len() + CHUNK_ROWS * 60 + 800);
+            sql.push_str(INSERT_SAMPLES);
+            let mut qb = QueryBuilder::<Sqlite>::with_arguments(sql, args);
+            // Rows are consumed: their strings move into the statement's arguments uncopied.
+            qb.push_values(chunk, |mut b, r| {
+                let loglikelihoods = r
+                    .loglikelihoods
+                    .map(|l| serde_json::Value::from(l).to_string());
+                b.push_bind(r.job_id)
+                    .push_bind(r.sample_hash)
+                    .push_bind(r.dataset)
+                    .push_bind(r.dataset_hash)
+                    .push_bind(r.item_index)
+                    .push_bind(r.repeat_index)
+                    .push_bind(r.prompt_hash)
+                    .push_bind(r.target)
+                    .push_bind(r.output)
+                    .push_bind(json_object(&r.filtered))
+                    .push_bind(loglikelihoods)
+                    .push_bind(json_object(&r.scores))
+                    .push_bind(r.error)
+                    .push_bind(r.latency_ms)
+                    .push_bind(r.prompt_tokens)
+                    .push_bind(r.output_tokens)
+                    .push_bind(created);
+            });
+            // A hash the job already holds is left alone, unless the stored row failed and the
+            // new one did not.
+            qb.push(
+                " ON CONFLICT (job_id, dataset, item_index, repeat_index, sample_hash)
+                 DO UPDATE SET
+                    dataset_hash = excluded.dataset_hash, prompt_hash = excluded.prompt_hash,
+                    target = excluded.target, output = excluded.output,
+                    filtered = excluded.filtered, loglikelihoods = excluded.loglikelihoods,
+                    scores = excluded.scores, error = excluded.error,
+                    latency_ms = excluded.latency_ms, prompt_tokens = excluded.prompt_tokens,
+                    output_tokens = excluded.output_tokens, created_at_ms = excluded.created_at_ms
+                 WHERE samples.error IS NOT NULL AND excluded.error IS NULL",
+            );
+            let done = qb.build().execute(&mut *tx).await.map_err(&err)?;
+            written += done.rows_affected();
+        }
+        tx.commit().await.map_err(&err)?;
+        Ok(written)
+    }
+
+    pub(crate) async fn reuse_samples(
+        &mut self,
+        job_id: i64,
+        scope: &ResumeScope,
+        hashes: &[String],
+    ) -> Result<u64, StoreError> {
+        if hashes.is_empty() {
+            return Ok(0);
+        }
+        let context = "reusing earlier samples";
+        let err = self.err(context);
+        let created = now_ms();
+        let mut tx = self
+            .conn
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(&err)?;
+        let mut copied = 0;
+        for chunk in hashes.chunks(CHUNK_HASHES) {
+            let mut qb = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO samples (job_id, sample_hash, dataset, dataset_hash, item_index,
+                    repeat_index, prompt_hash, target, output, filtered, loglikelihoods, scores,
+                    error, latency_ms, prompt_tokens, output_tokens, created_at_ms)
+                 SELECT ",
+            );
+            qb.push_bind(job_id);
+            qb.push(
+                ", sample_hash, dataset, dataset_hash, item_index, repeat_index, prompt_hash,
+                    target, output, filtered, loglikelihoods, scores, error, latency_ms,
+                    prompt_tokens, output_tokens, ",
+            );
+            qb.push_bind(created);
+            qb.push(
+                " FROM samples WHERE id IN (
+                    SELECT MIN(id) FROM samples
+                    WHERE job_id IN (SELECT id FROM jobs WHERE model = ",
+            );
+            qb.push_bind(scope.model.as_str());
+            qb.push(" AND id <> ");
+            qb.push_bind(job_id);
+            qb.push(") AND dataset = ");
+            qb.push_bind(scope.dataset.as_str());
+            qb.push(" AND error IS NULL AND sample_hash IN (");
+            let mut list = qb.separated(", ");
+            for h in chunk {
+                list.push_bind(h.as_str());
+            }
+            qb.push(
+                ") GROUP BY sample_hash)
+                 ON CONFLICT (job_id, dataset, item_index, repeat_index, sample_hash)
+                 DO UPDATE SET
+                    output = excluded.output, filtered = excluded.filtered,
+                    loglikelihoods = excluded.loglikelihoods, scores = excluded.scores,
+                    error = NULL, latency_ms = excluded.latency_ms,
+                    prompt_tokens = excluded.prompt_tokens, output_tokens = excluded.output_tokens,
+                    created_at_ms = excluded.created_at_ms
+                 WHERE samples.error IS NOT NULL",
+            );
+            let done = qb.build().execute(&mut *tx).await.map_err(&err)?;
+            copied += done.rows_affected();
+        }
+        tx.commit().await.map_err(&err)?;
+        Ok(copied)
+    }
+
+    pub(crate) async fn upsert_aggregates(
+        &mut self,
+        rows: &[AggregateRow],
+    ) -> Result<(), StoreError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let context = "writing aggregates";
+        let err = self.err(context);
+        let created = now_ms();
+        let mut tx = self
+            .conn
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(&err)?;
+        for chunk in rows.chunks(CHUNK_ROWS) {
+            let mut qb = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO aggregates (job_id, dataset, metric, filter, value, stderr, n,
+                    n_scored, n_failed, partial, higher_is_better, created_at_ms) ",
+            );
+            qb.push_values(chunk, |mut b, r| {
+                b.push_bind(r.job_id)
+                    .push_bind(r.dataset.as_str())
+                    .push_bind(r.metric.as_str())
+                    .push_bind(r.filter.as_str())
+                    .push_bind(r.value)
+                    .push_bind(r.stderr)
+                    .push_bind(r.n)
+                    .push_bind(r.n_scored)
+                    .push_bind(r.n_failed)
+                    .push_bind(r.partial)
+                    .push_bind(r.higher_is_better)
+                    .push_bind(created);
+            });
+            qb.push(
+                " ON CONFLICT (job_id, dataset, metric, filter) DO UPDATE SET
+                    value = excluded.value, stderr = excluded.stderr, n = excluded.n,
+                    n_scored = excluded.n_scored, n_failed = excluded.n_failed,
+                    partial = excluded.partial, higher_is_better = excluded.higher_is_better,
+                    created_at_ms = excluded.created_at_ms",
+            );
+            qb.build().execute(&mut *tx).await.map_err(&err)?;
+        }
+        tx.commit().await.map_err(&err)?;
+        Ok(())
+    }
+
+    pub(crate) async fn insert_telemetry(
+        &mut self,
+        rows: &[TelemetrySample],
+    ) -> Result<(), StoreError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let context = "writing telemetry";
+        let err = self.err(context);
+        let mut tx = self
+            .conn
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(&err)?;
+        for chunk in rows.chunks(CHUNK_ROWS) {
+            let mut qb = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO telemetry (run_id, job_id, t_ms, device, util_pct, mem_used_bytes,
+                    mem_total_bytes, power_w, temp_c) ",
+            );
+            qb.push_values(chunk, |mut b, r| {
+                b.push_bind(r.run_id)
+                    .push_bind(r.job_id)
+                    .push_bind(r.t_ms)
+                    .push_bind(r.device.as_str())
+                    .push_bind(r.util_pct)
+                    .push_bind(r.mem_used_bytes)
+                    .push_bind(r.mem_total_bytes)
+                    .push_bind(r.power_w)
+                    .push_bind(r.temp_c);
+            });
+            qb.build().execute(&mut *tx).await.map_err(&err)?;
+        }
+        tx.commit().await.map_err(&err)?;
+        Ok(())
+    }
+}
+
+fn json_object<V: serde::Serialize>(map: &std::collections::BTreeMap<String, V>) -> String {
+    serde_json::to_string(map).unwrap_or_else(|_| "{}".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::JobStatus;
+    use crate::store::bench::synthetic_row;
+    use crate::store::sqlite::MIGRATOR;
+    use sqlx::sqlite::SqliteConnectOptions;
+
+    /// The writer's state is driven directly, without its task and channel.
+    #[tokio::test]
+    async fn writer_state_without_a_task() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.db");
+        let opts = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true);
+        let mut conn = SqliteConnection::connect_with(&opts).await.unwrap();
+        MIGRATOR.run(&mut conn).await.unwrap();
+        let mut w = Writer::new(conn, path, Duration::from_secs(1));
+        let run_id = w
+            .create_run(NewRun {
+                started_at_ms: 1,
+                tool_version: "0.1.0".into(),
+                catalog_hash: "c".into(),
+                config: serde_json::json!({}),
+                host: serde_json::json!({}),
+                gpus: serde_json::json!([]),
+            })
+            .await
+            .unwrap();
+        let job_id = w
+            .create_job(NewJob {
+                run_id,
+                model: "m".into(),
+                revision: "r".into(),
+                weights_hash: None,
+                engine: "lightweight".into(),
+                dtype: "f32".into(),
+                tp: 1,
+                devices: vec![],
+                memory_estimate_bytes: None,
+                status: JobStatus::Pending,
+            })
+            .await
+            .unwrap();
+        // 1,201 rows span three statements of CHUNK_ROWS.
+        let rows: Vec<SampleRow> = (0..1_201).map(|i| synthetic_row(job_id, i)).collect();
+        assert_eq!(w.insert_samples(rows.clone()).await.unwrap(), 1_201);
+        assert_eq!(w.insert_samples(rows).await.unwrap(), 0);
+        assert_eq!(w.insert_samples(Vec::new()).await.unwrap(), 0);
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM samples")
+            .fetch_one(&mut w.conn)
+            .await
+            .unwrap();
+        assert_eq!(n, 1_201);
+        // A job that does not exist is refused by the foreign key, with a message free of SQL.
+        let err = w
+            .insert_samples(vec![synthetic_row(999, 0)])
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Database { .. }), "{err}");
+        assert!(err.to_string().contains("constraint"), "{err}");
+    }
+}
