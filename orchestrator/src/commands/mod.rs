@@ -1,18 +1,30 @@
 //! One file per command. Each takes its inputs and the printer and returns an exit code.
+pub mod categories;
+pub mod models;
+
+use crate::catalog::Origin;
 use crate::cli::{Cli, Command};
 use crate::printer::Printer;
 
 /// Run the parsed command line; errors bubble up to `main`, which maps them to exit codes.
 pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
     let printer = Printer::new(cli.global.json, cli.global.quiet);
+    let catalog_dir = cli.global.catalog.as_deref();
     match cli.command {
-        Command::Categories(_)
-        | Command::Models(_)
-        | Command::Gpus(_)
-        | Command::Plan(_)
-        | Command::Bench(_) => {
+        Command::Categories(_) => categories::run(catalog_dir, &printer),
+        Command::Models(args) => models::run(args.category.as_deref(), catalog_dir, &printer),
+        Command::Gpus(_) | Command::Plan(_) | Command::Bench(_) => {
             printer.notice("not yet implemented");
             Ok(crate::error::EXIT_FAILURE)
         }
+    }
+}
+
+/// How an entry's origin is shown in tables: `builtin`, or `user` (the `--catalog` directory;
+/// `--json` gives its path).
+pub(crate) fn origin_label(origin: &Origin) -> String {
+    match origin {
+        Origin::Builtin => "builtin".to_string(),
+        Origin::User(_) => "user".to_string(),
     }
 }
