@@ -2,8 +2,9 @@
 //! binary, so `assay` works from any directory.
 //!
 //! Writes `$OUT_DIR/embedded_catalog.rs`: a sorted table of `(relative path, bytes)` pairs, each
-//! `include_bytes!` of the file's absolute path. Hidden files and directories are skipped. A
-//! missing directory yields an empty table (the loader accepts an empty catalog).
+//! `include_bytes!` of the file's absolute path. Hidden files and directories, and directories
+//! starting with `_` (dataset generators), are skipped. A missing directory yields an empty
+//! table (the loader accepts an empty catalog).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -43,7 +44,8 @@ fn walk(dir: &Path, rel: &str, files: &mut Vec<(String, PathBuf)>) {
     };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.') {
+        // Hidden entries, and `_`-prefixed directories (generators, not data), stay out.
+        if name.starts_with('.') || (name.starts_with('_') && entry.path().is_dir()) {
             continue;
         }
         let path = entry.path();

@@ -4,7 +4,7 @@
 //! Defaults (lm-evaluation-harness): `test_split` `test`, `target_delimiter` `" "`,
 //! `fewshot_delimiter` `"\n\n"`, `num_fewshot` 0, `until` `[]`, `max_gen_toks` 256,
 //! `temperature` 0, `top_p` 1, `repeats` 1, `chat` true, `aggregation` `mean`,
-//! `higher_is_better` true (false for the perplexity family, see `vocab::LOWER_IS_BETTER`).
+//! `higher_is_better` true.
 //!
 //! Content hash: sha256 over the manifest bytes, then for each split in name order its data
 //! file's length (u64 little-endian) and bytes; lowercase hex.
@@ -337,29 +337,33 @@ fn check_metric(
         ));
     }
     if m.metric == "pass_at_k" {
-        let k = m.options.get("k").map(|v| v.as_u64());
-        match k {
+        // `k`: an integer or a list of integers, each at most `repeats`.
+        let ks: Option<Vec<Option<u64>>> = match m.options.get("k") {
             None => return Err(invalid("metric", "`pass_at_k` needs `k`".into())),
-            Some(Some(k)) if (1..=u64::from(repeats)).contains(&k) => {}
-            Some(_) => {
-                let given = m
-                    .options
-                    .get("k")
-                    .map(|v| v.to_string())
-                    .unwrap_or_default();
-                return Err(invalid(
-                    "k",
-                    format!("`k` must be between 1 and `repeats` ({repeats}). Given: {given}"),
-                ));
+            Some(serde_json::Value::Array(list)) if !list.is_empty() => {
+                Some(list.iter().map(|v| v.as_u64()).collect())
             }
+            Some(v) => v.as_u64().map(|k| vec![Some(k)]),
+        };
+        let in_range = |k: &Option<u64>| k.is_some_and(|k| (1..=u64::from(repeats)).contains(&k));
+        if !ks.is_some_and(|ks| ks.iter().all(in_range)) {
+            let given = m
+                .options
+                .get("k")
+                .map(|v| v.to_string())
+                .unwrap_or_default();
+            return Err(invalid(
+                "k",
+                format!(
+                    "`k` must be between 1 and `repeats` ({repeats}), or a list of such. Given: {given}"
+                ),
+            ));
         }
     }
     Ok(MetricSpec {
         metric: m.metric.clone(),
         aggregation,
-        higher_is_better: m
-            .higher_is_better
-            .unwrap_or(!vocab::LOWER_IS_BETTER.contains(&m.metric.as_str())),
+        higher_is_better: m.higher_is_better.unwrap_or(true),
         options: m.options.clone(),
     })
 }

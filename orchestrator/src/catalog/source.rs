@@ -89,7 +89,9 @@ impl Source {
                         continue;
                     };
                     match (rest.split_once('/'), dirs) {
-                        (Some((dir, _)), true) => names.push(dir.to_string()),
+                        (Some((dir, _)), true) if !dir.starts_with('_') => {
+                            names.push(dir.to_string())
+                        }
                         (None, false) => names.push(rest.to_string()),
                         _ => {}
                     }
@@ -113,7 +115,7 @@ impl Source {
                         source,
                     })?;
                     let name = entry.file_name().to_string_lossy().into_owned();
-                    if name.starts_with('.') {
+                    if name.starts_with('.') || (dirs && name.starts_with('_')) {
                         continue;
                     }
                     let path = entry.path();

@@ -115,10 +115,7 @@ fn good_catalog_checked_types() -> Result<(), CatalogError> {
     assert!(
         matches!(&nodata.data, DataState::Missing { reason } if reason.contains("test.jsonl") && reason.contains("missing"))
     );
-    assert!(
-        !nodata.metrics[0].higher_is_better,
-        "perplexity: lower is better"
-    );
+    assert_eq!(nodata.output_type, OutputType::Loglikelihood);
     Ok(())
 }
 
@@ -349,7 +346,7 @@ fn manifest_checks() -> Result<(), Box<dyn std::error::Error>> {
         (
             "  - metric: acc\n",
             "  - metric: pass_at_k\n    k: 5\n",
-            ":10:5: dataset `tf`: `k` must be between 1 and `repeats` (1). Given: 5",
+            ":10:5: dataset `tf`: `k` must be between 1 and `repeats` (1), or a list of such. Given: 5",
         ),
         (
             "metric_list:",

@@ -4,6 +4,9 @@
 //! manifest only if it appears here, and the metrics module implements every name listed.
 
 /// Metric names accepted in `metric_list` (lm-evaluation-harness names where they exist).
+/// Options beside `metric`: exact_match `ignore_case`, `ignore_punctuation`, `regexes_to_ignore`;
+/// numeric_match `tolerance` (relative), `abs_tolerance`; distance_accuracy `threshold_km`;
+/// pass_at_k `k` (an integer or a list, each <= `repeats`).
 pub const METRICS: &[&str] = &[
     "acc",
     "acc_norm",
@@ -14,19 +17,6 @@ pub const METRICS: &[&str] = &[
     "distance_accuracy",
     "pass_at_k",
     "refusal_rate",
-    "bleu",
-    "perplexity",
-    "word_perplexity",
-    "byte_perplexity",
-    "bits_per_byte",
-];
-
-/// Metrics where lower is better (their `higher_is_better` default is false).
-pub const LOWER_IS_BETTER: &[&str] = &[
-    "perplexity",
-    "word_perplexity",
-    "byte_perplexity",
-    "bits_per_byte",
 ];
 
 /// Aggregations of per-item scores accepted in `metric_list[].aggregation`.
