@@ -8,8 +8,8 @@ use std::fmt;
 pub struct Loc {
     /// The file as shown to the user: a path, or `builtin:<relative path>` for embedded files.
     pub file: String,
-    pub line: Option<usize>,
-    pub column: Option<usize>,
+    pub line: Option<u32>,
+    pub column: Option<u32>,
 }
 
 impl Loc {
@@ -23,8 +23,8 @@ impl Loc {
     pub fn at(file: impl Into<String>, line: usize, column: usize) -> Loc {
         Loc {
             file: file.into(),
-            line: Some(line),
-            column: Some(column),
+            line: Some(saturate(line)),
+            column: Some(saturate(column)),
         }
     }
 }
@@ -40,6 +40,10 @@ impl fmt::Display for Loc {
         }
         Ok(())
     }
+}
+
+fn saturate(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 /// Any problem with catalog files. Displayed messages start with `file:line:column`.
@@ -108,7 +112,7 @@ impl CatalogError {
     /// Wrap a serde_norway error, moving its position into the `Loc`.
     pub(crate) fn yaml(file: &str, err: &serde_norway::Error) -> CatalogError {
         let (line, column) = match err.location() {
-            Some(l) => (Some(l.line()), Some(l.column())),
+            Some(l) => (Some(saturate(l.line())), Some(saturate(l.column()))),
             None => (None, None),
         };
         CatalogError::Syntax {
@@ -197,7 +201,7 @@ impl<'a> Locator<'a> {
         let start = self
             .key_in(0, self.lines.len(), list_key)
             .and_then(|l| l.line)
-            .map_or(0, |l| l - 1);
+            .map_or(0, |l| l as usize - 1);
         for (i, line) in self.lines.iter().enumerate().skip(start) {
             let t = line.trim_start();
             for piece in inline_items(t) {

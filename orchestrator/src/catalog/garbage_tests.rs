@@ -14,11 +14,14 @@ const CONFIG: &str = r#"{"architectures": ["LlamaForCausalLM"], "num_hidden_laye
 const HEADER: &str = r#"{"__metadata__": {"format": "pt"}, "a": {"dtype": "F32", "shape": [2, 3], "data_offsets": [0, 24]}}"#;
 
 /// The loaders, each taking bytes and returning `Ok(())` or an error message.
-fn loaders() -> Vec<(
+/// `(kind, a valid input, the loader)`.
+type Loader = (
     &'static str,
     &'static str,
     Box<dyn Fn(&[u8]) -> Result<(), String>>,
-)> {
+);
+
+fn loaders() -> Vec<Loader> {
     let fallback = arch();
     vec![
         (

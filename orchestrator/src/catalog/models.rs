@@ -198,10 +198,12 @@ pub fn parse_models(
 fn duplicate(locator: &Locator<'_>, label: &str, text: &str, id: &str) -> CatalogError {
     let first = locator.item_loc("id", id);
     // The second definition: the next `id: <id>` line after the first.
-    let after = first.line.unwrap_or(0);
+    let after = first.line.unwrap_or(0) as usize;
     let rest: String = text.lines().skip(after).map(|l| format!("{l}\n")).collect();
     let mut second = Locator::new(label, &rest).item_loc("id", id);
-    second.line = second.line.map(|l| l + after);
+    second.line = second
+        .line
+        .map(|l| l.saturating_add(first.line.unwrap_or(0)));
     CatalogError::Duplicate {
         kind: "model",
         name: id.to_string(),
