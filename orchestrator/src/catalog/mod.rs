@@ -18,7 +18,8 @@
 //!
 //! Readiness (`Catalog::readiness`, `ready.rs`): a category is READY when it is not declared
 //! `not_ready`, has models and datasets, every dataset's data is present and valid with rows in
-//! its test split, and every model's architecture is supported by an engine.
+//! its test split (and enough few-shot examples), and every model's architecture is supported
+//! by an engine.
 pub mod categories;
 pub mod datasets;
 pub mod error;

@@ -50,7 +50,11 @@ impl Catalog {
                         "dataset `{name}`: split `{}` has no rows",
                         d.test_split
                     )),
-                    DataState::Ready { .. } => {}
+                    DataState::Ready { splits, .. } => {
+                        if let Some(reason) = fewshot_shortfall(d, splits) {
+                            reasons.push(format!("dataset `{name}`: {reason}"));
+                        }
+                    }
                 },
             }
         }
@@ -92,6 +96,21 @@ impl Catalog {
             .filter_map(|n| self.datasets.get(n))
             .collect()
     }
+}
+
+/// Too few rows to draw `num_fewshot` examples: from `fewshot_split`, or else from the test
+/// split without the item itself.
+fn fewshot_shortfall(d: &Dataset, splits: &BTreeMap<String, u64>) -> Option<String> {
+    let want = u64::from(d.num_fewshot);
+    if want == 0 {
+        return None;
+    }
+    let (split, have) = match &d.fewshot_split {
+        Some(s) => (s, splits.get(s).copied().unwrap_or(0)),
+        None => (&d.test_split, d.test_rows().saturating_sub(1)),
+    };
+    (have < want)
+        .then(|| format!("`num_fewshot` is {want} but split `{split}` offers {have} examples"))
 }
 
 fn lookup<'a, T>(

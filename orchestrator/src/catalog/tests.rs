@@ -147,6 +147,34 @@ fn readiness_lists_reasons() -> Result<(), CatalogError> {
 }
 
 #[test]
+fn too_few_fewshot_examples_is_a_reason() -> Result<(), Box<dyn std::error::Error>> {
+    let tmp = copy_good()?;
+    let path = tmp.path().join("datasets/arith/manifest.yaml");
+    fs::write(
+        &path,
+        fs::read_to_string(&path)?.replace("num_fewshot: 2", "num_fewshot: 3"),
+    )?;
+    let c = load_dir(tmp.path())?;
+    let r = c.readiness(c.category("reasoning")?);
+    assert_eq!(
+        r.reasons,
+        vec!["dataset `arith`: `num_fewshot` is 3 but split `train` offers 2 examples"]
+    );
+    // Without a few-shot split, examples come from the test split minus the item itself.
+    fs::write(
+        &path,
+        fs::read_to_string(&path)?.replace("fewshot_split: train\n", ""),
+    )?;
+    let c = load_dir(tmp.path())?;
+    let r = c.readiness(c.category("reasoning")?);
+    assert_eq!(
+        r.reasons,
+        vec!["dataset `arith`: `num_fewshot` is 3 but split `test` offers 2 examples"]
+    );
+    Ok(())
+}
+
+#[test]
 fn unknown_names_suggest_close_ones() -> Result<(), CatalogError> {
     let c = load_good()?;
     let e = c.category("reasonin").err().map(|e| e.to_string());
