@@ -331,7 +331,7 @@ fn check_metric(
         return Err(invalid(
             "aggregation",
             format!(
-                "`aggregation` must be one of {}. Given: {aggregation}",
+                "`aggregation` must be one of: {}. Given: {aggregation}",
                 vocab::AGGREGATIONS.join(", ")
             ),
         ));
@@ -491,6 +491,11 @@ fn for_each_row(
     for (i, line) in bytes.split(|b| *b == b'\n').enumerate() {
         let line_no = i + 1;
         let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let line = if i == 0 {
+            line.strip_prefix("\u{feff}".as_bytes()).unwrap_or(line)
+        } else {
+            line
+        };
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }

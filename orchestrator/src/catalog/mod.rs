@@ -55,7 +55,10 @@ pub fn load(overlay: Option<&Path>) -> Result<Catalog, CatalogError> {
     });
     let overlay = match overlay {
         None => None,
-        Some(dir) if dir.is_dir() => Some(Source::Dir(dir.to_path_buf())),
+        // An absolute path, so origins and messages do not depend on the working directory.
+        Some(dir) if dir.is_dir() => Some(Source::Dir(
+            std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf()),
+        )),
         Some(dir) => return Err(CatalogError::NoSuchDir(dir.display().to_string())),
     };
     load_sources(&builtin, overlay.as_ref())

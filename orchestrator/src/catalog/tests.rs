@@ -175,6 +175,40 @@ fn too_few_fewshot_examples_is_a_reason() -> Result<(), Box<dyn std::error::Erro
 }
 
 #[test]
+fn content_hash_follows_manifest_and_data() -> Result<(), Box<dyn std::error::Error>> {
+    let hash = |dir: &Path| -> Result<String, CatalogError> {
+        match &load_dir(dir)?.dataset("tf")?.data {
+            DataState::Ready { hash, .. } => Ok(hash.clone()),
+            DataState::Missing { reason } => Ok(format!("missing: {reason}")),
+        }
+    };
+    let a = copy_good()?;
+    let b = copy_good()?;
+    assert_eq!(hash(a.path())?, hash(b.path())?, "same content, same hash");
+    let data = b.path().join("datasets/tf/test.jsonl");
+    fs::write(&data, fs::read_to_string(&data)?.replace("100 C", "100 °C"))?;
+    let changed_data = hash(b.path())?;
+    assert_ne!(hash(a.path())?, changed_data);
+    let manifest = b.path().join("datasets/tf/manifest.yaml");
+    fs::write(
+        &manifest,
+        fs::read_to_string(&manifest)?.replace("True or false?", "True or false:"),
+    )?;
+    assert_ne!(hash(b.path())?, changed_data);
+    Ok(())
+}
+
+#[test]
+fn jsonl_tolerates_crlf_bom_and_blank_lines() -> Result<(), CatalogError> {
+    let rows = datasets::parse_jsonl_rows(
+        "x.jsonl",
+        "\u{feff}{\"a\": 1}\r\n\r\n  \n{\"a\": 2}".as_bytes(),
+    )?;
+    assert_eq!(rows.len(), 2);
+    Ok(())
+}
+
+#[test]
 fn unknown_names_suggest_close_ones() -> Result<(), CatalogError> {
     let c = load_good()?;
     let e = c.category("reasonin").err().map(|e| e.to_string());
@@ -359,7 +393,7 @@ fn manifest_checks() -> Result<(), Box<dyn std::error::Error>> {
         (
             "  - metric: acc\n",
             "  - metric: acc\n    aggregation: mode\n",
-            ":10:5: dataset `tf`: `aggregation` must be one of mean, median, sum, min, max. Given: mode",
+            ":10:5: dataset `tf`: `aggregation` must be one of: mean. Given: mode",
         ),
         (
             "metric_list:",

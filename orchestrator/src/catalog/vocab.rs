@@ -20,14 +20,13 @@ pub const METRICS: &[&str] = &[
 ];
 
 /// Aggregations of per-item scores accepted in `metric_list[].aggregation`.
-pub const AGGREGATIONS: &[&str] = &["mean", "median", "sum", "min", "max"];
+pub const AGGREGATIONS: &[&str] = &["mean"];
 
 /// Filter functions accepted in `filter_list[].filter[].function`.
 pub const FILTERS: &[&str] = &[
     "regex",
     "take_first",
     "lowercase",
-    "uppercase",
     "strip",
     "remove_whitespace",
 ];
