@@ -42,45 +42,124 @@ impl Printer {
     }
 }
 
-/// Render an aligned table as text (no trailing newline). Numeric-looking cells are right-aligned.
+/// A count with three significant digits and a unit: `8.03B`, `494M`, `12.5K`, `950`.
+pub fn human_count(n: u64) -> String {
+    scaled(n, 1000.0, &["", "K", "M", "B", "T"])
+}
+
+/// A byte size in binary units: `15.0 GiB`, `512 B`.
+pub fn human_bytes(n: u64) -> String {
+    let s = scaled(n, 1024.0, &["", "Ki", "Mi", "Gi", "Ti", "Pi"]);
+    match s.find(|c: char| c.is_ascii_alphabetic()) {
+        Some(i) => format!("{} {}B", &s[..i], &s[i..]),
+        None => format!("{s} B"),
+    }
+}
+
+fn scaled(n: u64, base: f64, units: &[&str]) -> String {
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= base * 0.9995 && unit + 1 < units.len() {
+        value /= base;
+        unit += 1;
+    }
+    if unit == 0 {
+        return n.to_string();
+    }
+    let digits = if value >= 99.95 {
+        0
+    } else if value >= 9.995 {
+        1
+    } else {
+        2
+    };
+    format!("{value:.digits$}{}", units[unit])
+}
+
+/// Render an aligned table as text (no trailing newline). Columns whose cells all look numeric
+/// (`42`, `8.03B`, `16.0 GiB`, `32/8`) are right-aligned, header included.
 pub fn render_table(headers: &[&str], rows: &[Vec<String>]) -> String {
     let cols = headers.len();
     let mut width: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for row in rows {
-        for (i, cell) in row.iter().enumerate().take(cols) {
-            width[i] = width[i].max(cell.chars().count());
+        for (i, w) in width.iter_mut().enumerate() {
+            *w = (*w).max(cell(row, i).chars().count());
         }
     }
-    let numeric = |s: &str| {
-        !s.is_empty()
-            && s.chars()
-                .all(|c| c.is_ascii_digit() || ".,-+%x×".contains(c))
-    };
+    let right: Vec<bool> = (0..cols)
+        .map(|i| {
+            let mut cells = rows
+                .iter()
+                .map(|r| cell(r, i))
+                .filter(|c| !c.is_empty())
+                .peekable();
+            cells.peek().is_some() && cells.all(looks_numeric)
+        })
+        .collect();
     let fmt_row = |cells: Vec<&str>| -> String {
         let mut line = String::new();
-        for (i, cell) in cells.iter().enumerate() {
-            let pad = width[i].saturating_sub(cell.chars().count());
+        for (i, text) in cells.iter().enumerate() {
+            let pad = width[i].saturating_sub(text.chars().count());
             if i > 0 {
                 line.push_str("  ");
             }
-            if numeric(cell) {
+            if right[i] {
                 line.push_str(&" ".repeat(pad));
-                line.push_str(cell);
+                line.push_str(text);
             } else {
-                line.push_str(cell);
+                line.push_str(text);
                 if i + 1 < cells.len() {
                     line.push_str(&" ".repeat(pad));
                 }
             }
         }
-        line
+        line.trim_end().to_string()
     };
     let mut out = vec![fmt_row(headers.to_vec())];
     for row in rows {
-        let cells: Vec<&str> = (0..cols)
-            .map(|i| row.get(i).map(String::as_str).unwrap_or(""))
-            .collect();
-        out.push(fmt_row(cells));
+        out.push(fmt_row((0..cols).map(|i| cell(row, i)).collect()));
     }
     out.join("\n")
+}
+
+fn cell(row: &[String], i: usize) -> &str {
+    row.get(i).map(String::as_str).unwrap_or("")
+}
+
+/// A number, optionally with a unit suffix: digits and `.,-+%x×/`, then letters or spaces.
+fn looks_numeric(s: &str) -> bool {
+    let body = s.trim_end_matches(|c: char| c.is_ascii_alphabetic() || c == ' ');
+    body.starts_with(|c: char| c.is_ascii_digit())
+        && body
+            .chars()
+            .all(|c| c.is_ascii_digit() || ".,-+%x×/".contains(c))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_and_bytes() {
+        assert_eq!(human_count(8_030_261_248), "8.03B");
+        assert_eq!(human_count(494_032_768), "494M");
+        assert_eq!(human_count(12_500), "12.5K");
+        assert_eq!(human_count(999_999), "1.00M");
+        assert_eq!(human_count(950), "950");
+        assert_eq!(human_count(1_500_000_000_000), "1.50T");
+        assert_eq!(human_bytes(512), "512 B");
+        assert_eq!(human_bytes(16 * 1024 * 1024 * 1024), "16.0 GiB");
+    }
+
+    #[test]
+    fn table_alignment() {
+        let t = render_table(
+            &["NAME", "N"],
+            &[
+                vec!["a".into(), "10".into()],
+                vec!["long".into(), "2".into()],
+            ],
+        );
+        assert_eq!(t, "NAME   N\na     10\nlong   2");
+    }
 }

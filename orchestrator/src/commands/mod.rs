@@ -1,21 +1,36 @@
 //! One file per command. Each takes its inputs and the printer and returns an exit code.
+pub mod bench;
+pub mod categories;
+pub mod gpus;
+pub mod models;
+pub mod plan;
+
+use crate::catalog::Origin;
 use crate::cli::{Cli, Command};
 use crate::printer::Printer;
-
-pub mod bench;
-pub mod gpus;
-pub mod plan;
 
 /// Run the parsed command line; errors bubble up to `main`, which maps them to exit codes.
 pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
     let printer = Printer::new(cli.global.json, cli.global.quiet);
+    let catalog_dir = cli.global.catalog.as_deref();
     match cli.command {
+        Command::Categories(_) => categories::run(catalog_dir, &printer),
+        Command::Models(args) => models::run(args.category.as_deref(), catalog_dir, &printer),
         Command::Gpus(args) => gpus::run(&args, &printer),
         Command::Plan(args) => plan::run(&args, &cli.global, &printer),
         Command::Bench(args) if args.plan => bench::run_plan(&printer),
-        Command::Categories(_) | Command::Models(_) | Command::Bench(_) => {
+        Command::Bench(_) => {
             printer.notice("not yet implemented");
             Ok(crate::error::EXIT_FAILURE)
         }
+    }
+}
+
+/// How an entry's origin is shown in tables: `builtin`, or `user` (the `--catalog` directory;
+/// `--json` gives its path).
+pub(crate) fn origin_label(origin: &Origin) -> String {
+    match origin {
+        Origin::Builtin => "builtin".to_string(),
+        Origin::User(_) => "user".to_string(),
     }
 }

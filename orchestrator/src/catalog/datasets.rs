@@ -1,0 +1,534 @@
+//! Dataset manifests (`datasets/<name>/manifest.yaml`) and their data files: raw → checked
+//! `Dataset`, with the data validated row by row and hashed.
+//!
+//! Defaults (lm-evaluation-harness): `test_split` `test`, `target_delimiter` `" "`,
+//! `fewshot_delimiter` `"\n\n"`, `num_fewshot` 0, `until` `[]`, `max_gen_toks` 256,
+//! `temperature` 0, `top_p` 1, `repeats` 1, `chat` true, `aggregation` `mean`,
+//! `higher_is_better` true.
+//!
+//! Content hash: sha256 over the manifest bytes, then for each split in name order its data
+//! file's length (u64 little-endian) and bytes; lowercase hex.
+
+use super::error::{CatalogError, Loc, Locator};
+use super::raw::{RawChoices, RawDatasetManifest, RawFilterPipeline, RawMetric};
+use super::source::Source;
+use super::types::*;
+use super::vocab;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+
+/// Data file extensions that can be read.
+const DATA_EXTENSIONS: &[&str] = &["jsonl"];
+
+/// Parse and check the manifest of dataset `name` from `source`, and validate its data.
+pub fn load_dataset(source: &Source, name: &str) -> Result<Option<Dataset>, CatalogError> {
+    let rel = format!("datasets/{name}/manifest.yaml");
+    let Some(bytes) = source.read(&rel)? else {
+        return Ok(None);
+    };
+    let label = source.label(&rel);
+    let mut dataset = parse_manifest(&label, &bytes, name, source)?;
+    dataset.data = check_data(source, &dataset.data_files, &bytes)?;
+    Ok(Some(dataset))
+}
+
+/// Parse and check a manifest (without reading data: `data` is `Missing` until checked).
+pub fn parse_manifest(
+    label: &str,
+    bytes: &[u8],
+    dir_name: &str,
+    source: &Source,
+) -> Result<Dataset, CatalogError> {
+    let text = super::utf8(label, bytes)?;
+    let raw: RawDatasetManifest = super::yaml::parse(label, text)?;
+    let locator = Locator::new(label, text);
+    let what = format!("dataset `{}`", raw.task);
+    let invalid = |field: &str, message: String| CatalogError::Invalid {
+        at: locator.key(field),
+        what: what.clone(),
+        field: field.to_string(),
+        message,
+    };
+    if raw.task != dir_name {
+        return Err(invalid(
+            "task",
+            format!(
+                "`task` must equal its directory name `{dir_name}`. Given: {}",
+                raw.task
+            ),
+        ));
+    }
+    if raw.data_files.is_empty() {
+        return Err(invalid(
+            "data_files",
+            "`data_files` must name at least one split".into(),
+        ));
+    }
+    let mut data_files = BTreeMap::new();
+    for (split, file) in &raw.data_files {
+        let bad_path = file.is_empty()
+            || file.starts_with('/')
+            || file.contains('\\')
+            || file.split('/').any(|p| p == ".." || p.is_empty());
+        if bad_path {
+            return Err(invalid(
+                split,
+                format!(
+                    "data file of split `{split}` must be a relative path inside the dataset directory. Given: {file:?}"
+                ),
+            ));
+        }
+        let ext = file.rsplit_once('.').map(|(_, e)| e).unwrap_or("");
+        if !DATA_EXTENSIONS.contains(&ext) {
+            return Err(invalid(
+                split,
+                format!(
+                    "data file of split `{split}` must be one of: {}. Given: {file}",
+                    DATA_EXTENSIONS.join(", ")
+                ),
+            ));
+        }
+        data_files.insert(
+            split.clone(),
+            source.path(&format!("datasets/{dir_name}/{file}")),
+        );
+    }
+    let test_split = raw.test_split.clone().unwrap_or_else(|| "test".into());
+    if !data_files.contains_key(&test_split) {
+        let field = if raw.test_split.is_some() {
+            "test_split"
+        } else {
+            "data_files"
+        };
+        return Err(invalid(
+            field,
+            format!(
+                "`test_split` `{test_split}` has no entry in `data_files` (splits: {})",
+                keys(&data_files)
+            ),
+        ));
+    }
+    if let Some(split) = &raw.fewshot_split
+        && !data_files.contains_key(split)
+    {
+        return Err(invalid(
+            "fewshot_split",
+            format!(
+                "`fewshot_split` `{split}` has no entry in `data_files` (splits: {})",
+                keys(&data_files)
+            ),
+        ));
+    }
+    let output_type = match raw.output_type.as_str() {
+        "multiple_choice" => OutputType::MultipleChoice,
+        "generate_until" => OutputType::GenerateUntil,
+        "loglikelihood" => OutputType::Loglikelihood,
+        other => {
+            return Err(invalid(
+                "output_type",
+                format!(
+                    "`output_type` must be one of {}. Given: {other}",
+                    vocab::OUTPUT_TYPES.join(", ")
+                ),
+            ));
+        }
+    };
+    compile(&locator, &what, "doc_to_text", &raw.doc_to_text)?;
+    compile(&locator, &what, "doc_to_target", &raw.doc_to_target)?;
+    let doc_to_choice = match &raw.doc_to_choice {
+        None if output_type == OutputType::MultipleChoice => {
+            return Err(invalid(
+                "output_type",
+                "`output_type` multiple_choice needs `doc_to_choice`".into(),
+            ));
+        }
+        None => None,
+        Some(RawChoices::Template(t)) => {
+            compile(&locator, &what, "doc_to_choice", t)?;
+            Some(ChoiceSpec::Template(t.clone()))
+        }
+        Some(RawChoices::List(list)) if list.is_empty() => {
+            return Err(invalid(
+                "doc_to_choice",
+                "`doc_to_choice` must list at least one choice".into(),
+            ));
+        }
+        Some(RawChoices::List(list)) => Some(ChoiceSpec::List(list.clone())),
+    };
+    let num_fewshot = raw.num_fewshot.unwrap_or(0);
+    if num_fewshot > 1000 {
+        return Err(invalid(
+            "num_fewshot",
+            format!("`num_fewshot` must be between 0 and 1000. Given: {num_fewshot}"),
+        ));
+    }
+    let repeats = raw.repeats.unwrap_or(1);
+    if !(1..=10_000).contains(&repeats) {
+        return Err(invalid(
+            "repeats",
+            format!("`repeats` must be between 1 and 10000. Given: {repeats}"),
+        ));
+    }
+    let generation = check_generation(&raw, &invalid)?;
+    if raw.metric_list.is_empty() {
+        return Err(invalid(
+            "metric_list",
+            "`metric_list` must name at least one metric".into(),
+        ));
+    }
+    let metrics = raw
+        .metric_list
+        .iter()
+        .map(|m| check_metric(&locator, &what, m, repeats))
+        .collect::<Result<Vec<_>, _>>()?;
+    let filters = match &raw.filter_list {
+        None => Vec::new(),
+        Some(list) => check_filters(&locator, &what, list)?,
+    };
+    Ok(Dataset {
+        name: raw.task.clone(),
+        dir: source.path(&format!("datasets/{dir_name}")),
+        description: raw.description.clone(),
+        data_files,
+        test_split,
+        fewshot_split: raw.fewshot_split.clone(),
+        output_type,
+        doc_to_text: raw.doc_to_text.clone(),
+        doc_to_target: raw.doc_to_target.clone(),
+        doc_to_choice,
+        target_delimiter: raw.target_delimiter.clone().unwrap_or_else(|| " ".into()),
+        fewshot_delimiter: raw
+            .fewshot_delimiter
+            .clone()
+            .unwrap_or_else(|| "\n\n".into()),
+        num_fewshot,
+        generation,
+        metrics,
+        filters,
+        repeats,
+        chat: raw.chat.unwrap_or(true),
+        data: DataState::Missing {
+            reason: "data not checked yet".into(),
+        },
+        origin: source.origin(),
+    })
+}
+
+fn keys<V>(map: &BTreeMap<String, V>) -> String {
+    map.keys()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn compile(
+    locator: &Locator<'_>,
+    what: &str,
+    field: &str,
+    template: &str,
+) -> Result<(), CatalogError> {
+    let env = minijinja::Environment::new();
+    env.template_from_str(template).map(|_| ()).map_err(|e| {
+        let detail = e
+            .detail()
+            .map(str::to_string)
+            .unwrap_or_else(|| e.kind().to_string());
+        let line = e
+            .line()
+            .map(|l| format!(" (template line {l})"))
+            .unwrap_or_default();
+        CatalogError::Invalid {
+            at: locator.key(field),
+            what: what.to_string(),
+            field: field.to_string(),
+            message: format!("`{field}` is not a valid template: {detail}{line}"),
+        }
+    })
+}
+
+fn check_generation(
+    raw: &RawDatasetManifest,
+    invalid: &dyn Fn(&str, String) -> CatalogError,
+) -> Result<GenerationKwargs, CatalogError> {
+    let g = raw
+        .generation_kwargs
+        .clone()
+        .unwrap_or(super::raw::RawGenerationKwargs {
+            until: None,
+            max_gen_toks: None,
+            do_sample: None,
+            temperature: None,
+            top_p: None,
+            top_k: None,
+        });
+    let max_gen_toks = g.max_gen_toks.unwrap_or(256);
+    if !(1..=1_000_000).contains(&max_gen_toks) {
+        return Err(invalid(
+            "max_gen_toks",
+            format!("`max_gen_toks` must be between 1 and 1000000. Given: {max_gen_toks}"),
+        ));
+    }
+    let temperature = g.temperature.unwrap_or(0.0);
+    if !(temperature.is_finite() && (0.0..=100.0).contains(&temperature)) {
+        return Err(invalid(
+            "temperature",
+            format!("`temperature` must be between 0 and 100. Given: {temperature}"),
+        ));
+    }
+    let top_p = g.top_p.unwrap_or(1.0);
+    if !(top_p.is_finite() && top_p > 0.0 && top_p <= 1.0) {
+        return Err(invalid(
+            "top_p",
+            format!("`top_p` must be in (0, 1]. Given: {top_p}"),
+        ));
+    }
+    if g.top_k == Some(0) {
+        return Err(invalid(
+            "top_k",
+            "`top_k` must be at least 1. Given: 0".into(),
+        ));
+    }
+    Ok(GenerationKwargs {
+        until: g.until.unwrap_or_default(),
+        max_gen_toks,
+        do_sample: g.do_sample.unwrap_or(temperature > 0.0),
+        temperature,
+        top_p,
+        top_k: g.top_k,
+    })
+}
+
+fn check_metric(
+    locator: &Locator<'_>,
+    what: &str,
+    m: &RawMetric,
+    repeats: u32,
+) -> Result<MetricSpec, CatalogError> {
+    let invalid = |field: &str, message: String| CatalogError::Invalid {
+        at: locator.key_in_item("metric", &m.metric, field),
+        what: what.to_string(),
+        field: field.to_string(),
+        message,
+    };
+    if !vocab::METRICS.contains(&m.metric.as_str()) {
+        let near = super::suggest::closest(&m.metric, vocab::METRICS.iter().copied());
+        let hint = if near.is_empty() {
+            String::new()
+        } else {
+            format!(" (did you mean `{}`?)", near[0])
+        };
+        return Err(invalid(
+            "metric",
+            format!(
+                "unknown metric `{}`{hint}; known: {}",
+                m.metric,
+                vocab::METRICS.join(", ")
+            ),
+        ));
+    }
+    let aggregation = m.aggregation.clone().unwrap_or_else(|| "mean".into());
+    if !vocab::AGGREGATIONS.contains(&aggregation.as_str()) {
+        return Err(invalid(
+            "aggregation",
+            format!(
+                "`aggregation` must be one of: {}. Given: {aggregation}",
+                vocab::AGGREGATIONS.join(", ")
+            ),
+        ));
+    }
+    if m.metric == "pass_at_k" {
+        // `k`: an integer or a list of integers, each at most `repeats`.
+        let ks: Option<Vec<Option<u64>>> = match m.options.get("k") {
+            None => return Err(invalid("metric", "`pass_at_k` needs `k`".into())),
+            Some(serde_json::Value::Array(list)) if !list.is_empty() => {
+                Some(list.iter().map(|v| v.as_u64()).collect())
+            }
+            Some(v) => v.as_u64().map(|k| vec![Some(k)]),
+        };
+        let in_range = |k: &Option<u64>| k.is_some_and(|k| (1..=u64::from(repeats)).contains(&k));
+        if !ks.is_some_and(|ks| ks.iter().all(in_range)) {
+            let given = m
+                .options
+                .get("k")
+                .map(|v| v.to_string())
+                .unwrap_or_default();
+            return Err(invalid(
+                "k",
+                format!(
+                    "`k` must be between 1 and `repeats` ({repeats}), or a list of such. Given: {given}"
+                ),
+            ));
+        }
+    }
+    Ok(MetricSpec {
+        metric: m.metric.clone(),
+        aggregation,
+        higher_is_better: m.higher_is_better.unwrap_or(true),
+        options: m.options.clone(),
+    })
+}
+
+fn check_filters(
+    locator: &Locator<'_>,
+    what: &str,
+    list: &[RawFilterPipeline],
+) -> Result<Vec<FilterPipeline>, CatalogError> {
+    let mut out: Vec<FilterPipeline> = Vec::new();
+    for p in list {
+        let invalid = |field: &str, message: String| CatalogError::Invalid {
+            at: locator.key_in_item("name", &p.name, field),
+            what: what.to_string(),
+            field: field.to_string(),
+            message,
+        };
+        if out.iter().any(|q| q.name == p.name) {
+            return Err(invalid(
+                "name",
+                format!("filter pipeline `{}` is defined twice", p.name),
+            ));
+        }
+        if p.filter.is_empty() {
+            return Err(invalid(
+                "filter",
+                format!("filter pipeline `{}` has no steps", p.name),
+            ));
+        }
+        let mut steps = Vec::new();
+        for s in &p.filter {
+            if !vocab::FILTERS.contains(&s.function.as_str()) {
+                return Err(invalid(
+                    "function",
+                    format!(
+                        "unknown filter function `{}`; known: {}",
+                        s.function,
+                        vocab::FILTERS.join(", ")
+                    ),
+                ));
+            }
+            if s.function == "regex"
+                && !s
+                    .options
+                    .get("regex_pattern")
+                    .is_some_and(|v| v.is_string())
+            {
+                return Err(invalid(
+                    "function",
+                    "filter `regex` needs a `regex_pattern` string".into(),
+                ));
+            }
+            steps.push(FilterStep {
+                function: s.function.clone(),
+                options: s.options.clone(),
+            });
+        }
+        out.push(FilterPipeline {
+            name: p.name.clone(),
+            steps,
+        });
+    }
+    Ok(out)
+}
+
+/// Validate every data file (one JSON object per line), count rows, hash manifest + data.
+fn check_data(
+    source: &Source,
+    files: &BTreeMap<String, std::path::PathBuf>,
+    manifest: &[u8],
+) -> Result<DataState, CatalogError> {
+    let mut hasher = Sha256::new();
+    hasher.update(manifest);
+    let mut splits = BTreeMap::new();
+    for (split, path) in files {
+        let shown = path.display().to_string();
+        let rel = match source {
+            Source::Embedded(_) => shown
+                .trim_start_matches(super::source::BUILTIN_PREFIX)
+                .to_string(),
+            Source::Dir(dir) => path
+                .strip_prefix(dir)
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+        };
+        let Some(bytes) = source.read(&rel)? else {
+            return Ok(DataState::Missing {
+                reason: format!("data file {shown} (split `{split}`) is missing"),
+            });
+        };
+        splits.insert(split.clone(), count_jsonl_rows(&shown, &bytes)?);
+        hasher.update((bytes.len() as u64).to_le_bytes());
+        hasher.update(&bytes);
+    }
+    let hash = hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    Ok(DataState::Ready { splits, hash })
+}
+
+/// Rows of a `.jsonl` file: each non-blank line must be a JSON object. Errors name file and line.
+pub fn count_jsonl_rows(label: &str, bytes: &[u8]) -> Result<u64, CatalogError> {
+    let mut rows = 0;
+    for_each_row(label, bytes, |_| rows += 1)?;
+    Ok(rows)
+}
+
+/// Parse every row of a `.jsonl` file.
+pub fn parse_jsonl_rows(
+    label: &str,
+    bytes: &[u8],
+) -> Result<Vec<serde_json::Map<String, serde_json::Value>>, CatalogError> {
+    let mut rows = Vec::new();
+    for_each_row(label, bytes, |row| rows.push(row))?;
+    Ok(rows)
+}
+
+fn for_each_row(
+    label: &str,
+    bytes: &[u8],
+    mut f: impl FnMut(serde_json::Map<String, serde_json::Value>),
+) -> Result<(), CatalogError> {
+    for (i, line) in bytes.split(|b| *b == b'\n').enumerate() {
+        let line_no = i + 1;
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let line = if i == 0 {
+            line.strip_prefix("\u{feff}".as_bytes()).unwrap_or(line)
+        } else {
+            line
+        };
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        match serde_json::from_slice::<serde_json::Value>(line) {
+            Ok(serde_json::Value::Object(row)) => f(row),
+            Ok(other) => {
+                let kind = match other {
+                    serde_json::Value::Array(_) => "an array",
+                    serde_json::Value::String(_) => "a string",
+                    serde_json::Value::Number(_) => "a number",
+                    serde_json::Value::Bool(_) => "a boolean",
+                    _ => "null",
+                };
+                return Err(CatalogError::Data {
+                    at: Loc::at(label, line_no, 1),
+                    message: format!("row must be a JSON object, found {kind}"),
+                });
+            }
+            Err(e) => {
+                return Err(CatalogError::Data {
+                    at: Loc::at(label, line_no, e.column().max(1)),
+                    message: format!("row is not valid JSON: {}", strip_json_position(&e)),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+fn strip_json_position(e: &serde_json::Error) -> String {
+    let s = e.to_string();
+    match s.rfind(" at line ") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
+}

@@ -1,0 +1,112 @@
+//! Helpers for the command-line tests: run the built `assay` binary in a controlled environment
+//! (no built-in catalog, an empty Hugging Face cache) and make scratch catalogs.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// What one run of the binary produced.
+#[derive(Debug)]
+pub struct Output {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// The test catalog shipped with the tests.
+pub fn good_catalog() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/good")
+}
+
+/// A scratch directory holding a copy of the good catalog under `catalog/` and an empty
+/// Hugging Face cache under `hf/`.
+pub struct Scratch {
+    pub dir: tempfile::TempDir,
+}
+
+impl Scratch {
+    pub fn new() -> Scratch {
+        let dir = tempfile::tempdir().expect("temp dir");
+        copy_tree(&good_catalog(), &dir.path().join("catalog"));
+        std::fs::create_dir_all(dir.path().join("hf")).expect("hf cache dir");
+        Scratch { dir }
+    }
+
+    pub fn catalog(&self) -> PathBuf {
+        self.dir.path().join("catalog")
+    }
+
+    pub fn hf_cache(&self) -> PathBuf {
+        self.dir.path().join("hf")
+    }
+
+    /// Write `text` to `rel` inside the scratch catalog.
+    pub fn write(&self, rel: &str, text: &str) -> PathBuf {
+        let path = self.catalog().join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("create dirs");
+        }
+        std::fs::write(&path, text).expect("write file");
+        path
+    }
+
+    /// Replace `from` with `to` in the file `rel` of the scratch catalog (which must change).
+    pub fn edit(&self, rel: &str, from: &str, to: &str) -> PathBuf {
+        let path = self.catalog().join(rel);
+        let text = std::fs::read_to_string(&path).expect("read file");
+        let edited = text.replacen(from, to, 1);
+        assert_ne!(text, edited, "`{from}` not found in {rel}");
+        std::fs::write(&path, edited).expect("write file");
+        path
+    }
+
+    /// Run `assay` with `--catalog` pointing at the scratch catalog.
+    pub fn assay(&self, args: &[&str]) -> Output {
+        let mut all = vec![
+            "--catalog".to_string(),
+            self.catalog().display().to_string(),
+        ];
+        all.extend(args.iter().map(|s| s.to_string()));
+        run(
+            &all,
+            &[("HF_HUB_CACHE", self.hf_cache().display().to_string())],
+        )
+    }
+
+    /// Output with the scratch catalog's path replaced by `<catalog>`.
+    pub fn redact(&self, text: &str) -> String {
+        text.replace(&self.catalog().display().to_string(), "<catalog>")
+    }
+}
+
+/// Run the binary with `args` and extra environment; the built-in catalog is left out unless
+/// the environment sets `ASSAY_NO_BUILTIN_CATALOG` to `0`.
+pub fn run(args: &[String], env: &[(&str, String)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_assay"));
+    cmd.args(args)
+        .env_remove("ASSAY_CATALOG")
+        .env_remove("HF_HOME")
+        .env("ASSAY_NO_BUILTIN_CATALOG", "1")
+        .env("HF_HUB_CACHE", "/nonexistent-hf-cache");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run assay");
+    Output {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create dir");
+    for entry in std::fs::read_dir(from).expect("read dir") {
+        let entry = entry.expect("dir entry");
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).expect("copy file");
+        }
+    }
+}
