@@ -1,4 +1,6 @@
 //! One file per command. Each takes its inputs and the printer and returns an exit code.
+pub mod datasets;
+
 use crate::cli::{Cli, Command};
 use crate::printer::Printer;
 
@@ -6,6 +8,7 @@ use crate::printer::Printer;
 pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
     let printer = Printer::new(cli.global.json, cli.global.quiet);
     match cli.command {
+        Command::Datasets(args) => datasets::run(&args, cli.global.catalog.as_deref(), &printer),
         Command::Categories(_)
         | Command::Models(_)
         | Command::Gpus(_)
