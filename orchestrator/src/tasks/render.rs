@@ -3,6 +3,7 @@
 //! minijinja with Jinja2 semantics: undefined fields are errors (`StrictUndefined`), the
 //! trailing newline of a template is kept, and values print as Python prints them (`True`,
 //! `None`, `['a', 'b']`) because lm-evaluation-harness renders Python values.
+//! Python's string methods work in templates (`{{ text.strip() }}`), as in lm-eval.
 //! `doc_to_target` renders to the gold text; for `multiple_choice` to a choice index or to
 //! the text of one of the choices. `doc_to_choice` is a literal list, a single expression
 //! (`{{ choices }}`, evaluated as a value), or a template whose output is a JSON or Python
@@ -75,6 +76,8 @@ impl<'d> Renderer<'d> {
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_keep_trailing_newline(true);
         env.set_debug(false);
+        // Python string/list/dict methods (`{{ question.strip() }}`), common in lm-eval templates.
+        env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
         env.set_formatter(|out, state, value| match value.kind() {
             ValueKind::None | ValueKind::Bool | ValueKind::Seq | ValueKind::Map => out
                 .write_str(&py_repr(value))
@@ -512,6 +515,21 @@ mod tests {
             .unwrap();
         assert_eq!(doc.text, "True None [\"it's\", 'b'] 3 2.5\n");
         assert_eq!(doc.target, Target::Text("{'k': [1]}".into()));
+    }
+
+    #[test]
+    fn python_string_methods_work() {
+        let ds = dataset_from_yaml(
+            "p",
+            "task: p\ndata_files: {test: t.jsonl}\noutput_type: generate_until\nmetric_list: [{metric: exact_match}]\n\
+             doc_to_text: \"{{ q.strip() }}|{{ q.split()[1].upper() }}\"\ndoc_to_target: \"{{ a.replace('x', 'y') }}\"\n",
+        );
+        let doc = Renderer::new(&ds)
+            .unwrap()
+            .render(&row(1, r#"{"q": "  one two  ", "a": "xx"}"#), "f")
+            .unwrap();
+        assert_eq!(doc.text, "one two|TWO");
+        assert_eq!(doc.target, Target::Text("yy".into()));
     }
 
     #[test]
