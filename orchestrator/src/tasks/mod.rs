@@ -215,7 +215,8 @@ pub trait SplitSource {
     ) -> Result<(Cow<'a, [u8]>, String), TaskError>;
 }
 
-/// Reads `dataset.dir / data_files[split]` from disk.
+/// Reads a split's data file from disk: `data_files[split]` as given when it is absolute or
+/// already inside `dataset.dir`, otherwise relative to `dataset.dir`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DiskSource;
 
@@ -229,7 +230,11 @@ impl SplitSource for DiskSource {
             .data_files
             .get(split)
             .ok_or_else(|| missing_split(dataset, split))?;
-        let path = dataset.dir.join(file);
+        let path = if file.is_absolute() || file.starts_with(&dataset.dir) {
+            file.clone()
+        } else {
+            dataset.dir.join(file)
+        };
         let name = path.display().to_string();
         let bytes = std::fs::read(&path).map_err(|source| TaskError::Read {
             dataset: dataset.name.clone(),
