@@ -55,6 +55,14 @@ pub enum TaskError {
         file: String,
         skipped: usize,
     },
+    #[error(
+        "dataset `{dataset}`: split `{split}`: {file} is not in a supported format (supported: .jsonl)"
+    )]
+    Format {
+        dataset: String,
+        split: String,
+        file: String,
+    },
     #[error("dataset `{dataset}`: manifest field `{field}`: {message}")]
     Template {
         dataset: String,

@@ -42,7 +42,17 @@ pub fn load_rows(
     source_name: &str,
     skip_bad_rows: bool,
 ) -> Result<Rows, TaskError> {
-    let _ = split;
+    let format = source_name
+        .rsplit_once('.')
+        .map(|(_, ext)| ext)
+        .unwrap_or("");
+    if format != "jsonl" {
+        return Err(TaskError::Format {
+            dataset: dataset.name.clone(),
+            split: split.to_string(),
+            file: source_name.to_string(),
+        });
+    }
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let mut rows = Vec::new();
     let mut bad = Vec::new();
@@ -173,6 +183,16 @@ mod tests {
         let err = load_rows(&ds(), "test", bytes, "t/test.jsonl", false).unwrap_err();
         let text = err.to_string();
         assert!(text.contains("t/test.jsonl:2: not valid UTF-8"), "{text}");
+    }
+
+    #[test]
+    fn unknown_formats_are_refused_by_name() {
+        let err = load_rows(&ds(), "test", b"q\nx\n", "t/test.csv", false).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("t/test.csv") && text.contains("split `test`") && text.contains(".jsonl"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -438,7 +438,13 @@ fn bad_data_files_fail_with_file_and_line() {
 #[test]
 fn disk_source_accepts_paths_relative_to_the_dataset_or_already_joined() {
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), &[("test.jsonl", &mc_rows("t", 2)), ("fewshot.jsonl", &mc_rows("f", 5))]);
+    write(
+        dir.path(),
+        &[
+            ("test.jsonl", &mc_rows("t", 2)),
+            ("fewshot.jsonl", &mc_rows("f", 5)),
+        ],
+    );
     let mut ds = dataset_in(dir.path(), MC);
     let relative = read_split(&ds, "test", &DiskSource, false).unwrap();
     for file in ds.data_files.values_mut() {
@@ -448,5 +454,9 @@ fn disk_source_accepts_paths_relative_to_the_dataset_or_already_joined() {
     assert_eq!(relative.rows, joined.rows);
     assert_eq!(relative.source, joined.source);
     let err = read_split(&ds, "validation", &DiskSource, false).unwrap_err();
-    assert!(err.to_string().contains("no data file for split `validation` (data_files has: fewshot, test)"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("no data file for split `validation` (data_files has: fewshot, test)"),
+        "{err}"
+    );
 }
