@@ -333,15 +333,20 @@ fn item_text(item: &Item, shown: &Prepared) -> String {
     out
 }
 
-/// Task options for this command: no model is involved, so chat is off unless forced on.
-pub fn options(args: &DatasetsArgs) -> TaskOptions {
-    let mode = match args.chat_template {
+/// `--chat-template on|off` as a chat mode (absent: follow the dataset and the model).
+pub fn chat_mode(flag: Option<ChatTemplate>) -> ChatMode {
+    match flag {
         Some(ChatTemplate::On) => ChatMode::On,
-        Some(ChatTemplate::Off) | None => ChatMode::Off,
-    };
+        Some(ChatTemplate::Off) => ChatMode::Off,
+        None => ChatMode::Auto,
+    }
+}
+
+/// Task options for this command. No model is involved, so `Auto` means plain text.
+pub fn options(args: &DatasetsArgs) -> TaskOptions {
     TaskOptions {
         num_fewshot: args.num_fewshot,
-        chat: mode.resolve(false, false),
+        chat: chat_mode(args.chat_template).resolve(false, false),
         skip_bad_rows: args.skip_bad_rows,
         ..TaskOptions::default()
     }
@@ -388,6 +393,7 @@ pub fn run(args: &DatasetsArgs, overlay: Option<&Path>, printer: &Printer) -> an
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::tasks::testing::{shipped, shipped_names};
 

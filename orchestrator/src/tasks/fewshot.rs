@@ -285,6 +285,7 @@ impl PyRandom {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     // Expected values printed by CPython 3.11:
@@ -300,7 +301,8 @@ mod tests {
         // Other seeds (one above 2^32), the pool and the set paths of `sample`:
         //   r = random.Random(seed); r.sample(range(30), 6); r.sample(range(5), 5);
         //   r.sample(range(1000), 3); r.getrandbits(32)
-        let cases: [(u64, [usize; 6], [usize; 5], [usize; 3], u32); 3] = [
+        type Case = (u64, [usize; 6], [usize; 5], [usize; 3], u32);
+        let cases: [Case; 3] = [
             (
                 0,
                 [27, 12, 24, 13, 1, 8],

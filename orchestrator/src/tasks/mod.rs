@@ -159,7 +159,7 @@ impl ChatMode {
 }
 
 /// How one run renders a dataset.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct TaskOptions {
     /// Overrides the manifest's `num_fewshot`.
     pub num_fewshot: Option<u32>,
@@ -170,18 +170,6 @@ pub struct TaskOptions {
     pub limit: Option<usize>,
     /// Skip malformed rows (reported in [`Prepared::skipped`]) instead of failing.
     pub skip_bad_rows: bool,
-}
-
-impl Default for TaskOptions {
-    fn default() -> Self {
-        TaskOptions {
-            num_fewshot: None,
-            chat: false,
-            sampler: Sampler::default(),
-            limit: None,
-            skip_bad_rows: false,
-        }
-    }
 }
 
 /// One test item: the rendered prompt, the gold answer and the row it came from.

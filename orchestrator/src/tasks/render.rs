@@ -490,6 +490,7 @@ fn py_repr_str(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::tasks::testing::{dataset_from_yaml, row};
 

@@ -118,6 +118,7 @@ fn json_kind(v: &Value) -> &'static str {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::tasks::testing::dataset_from_yaml;
 

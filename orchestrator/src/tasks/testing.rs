@@ -1,5 +1,6 @@
 //! Test helpers: `Dataset` values from manifest YAML (a minimal stand-in for the catalog's own
 //! checking, enough for rendering), the shipped datasets, and rows from JSON text.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::catalog::raw::{RawChoices, RawDatasetManifest};
 use crate::catalog::{

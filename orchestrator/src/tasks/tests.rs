@@ -1,5 +1,6 @@
 //! Whole-chain tests: the shipped datasets, lm-evaluation-harness prompt layout, few-shot
 //! sampling and the errors a bad dataset produces.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use super::testing::{dataset_in, shipped, shipped_names};
 use super::*;
