@@ -37,6 +37,12 @@ pub enum TaskError {
         #[source]
         source: std::io::Error,
     },
+    #[error("dataset `{dataset}`: split `{split}` cannot be read: {message}")]
+    Unavailable {
+        dataset: String,
+        split: String,
+        message: String,
+    },
     #[error("dataset `{dataset}`: no data file for split `{split}` (data_files has: {available})")]
     MissingSplit {
         dataset: String,
