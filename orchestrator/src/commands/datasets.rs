@@ -144,6 +144,13 @@ pub fn detail(
     options: &TaskOptions,
     source: &dyn SplitSource,
 ) -> Result<DatasetDetail, tasks::TaskError> {
+    if let (Some(_), DataState::Missing { reason }) = (show, &dataset.data) {
+        return Err(tasks::TaskError::Unavailable {
+            dataset: dataset.name.clone(),
+            split: dataset.test_split.clone(),
+            message: format!("its data is missing ({reason})"),
+        });
+    }
     let shown = match show {
         Some(n) => Some(tasks::prepare(
             dataset,
@@ -178,39 +185,39 @@ pub fn detail(
 pub fn detail_text(d: &DatasetDetail) -> String {
     let s = &d.summary;
     let mut out = String::new();
-    let _ = writeln!(out, "dataset      {}", s.name);
-    let _ = writeln!(out, "output type  {}", s.output_type);
+    let _ = writeln!(out, "dataset       {}", s.name);
+    let _ = writeln!(out, "output type   {}", s.output_type);
     let rows = |n: Option<u64>| n.map(|n| n.to_string()).unwrap_or_else(|| "-".into());
     let _ = writeln!(
         out,
-        "data         {} (test {}, fewshot {})",
+        "data          {} (test {}, fewshot {})",
         s.data,
         rows(s.test_rows),
         rows(s.fewshot_rows)
     );
     if let Some(reason) = &s.missing_reason {
-        let _ = writeln!(out, "missing      {reason}");
+        let _ = writeln!(out, "missing       {reason}");
     }
     if let Some(hash) = &s.hash {
-        let _ = writeln!(out, "hash         {hash}");
+        let _ = writeln!(out, "hash          {hash}");
     }
-    let _ = writeln!(out, "metrics      {}", s.metrics.join(", "));
+    let _ = writeln!(out, "metrics       {}", s.metrics.join(", "));
     let _ = writeln!(
         out,
-        "num_fewshot  {} (from split {})",
+        "num_fewshot   {} (from split {})",
         s.num_fewshot,
         d.fewshot_split.as_deref().unwrap_or("-")
     );
     let _ = writeln!(
         out,
-        "chat         {}",
+        "chat          {}",
         if s.chat {
             "yes (with a chat model)"
         } else {
             "no"
         }
     );
-    let _ = writeln!(out, "doc_to_text  {:?}", d.doc_to_text);
+    let _ = writeln!(out, "doc_to_text   {:?}", d.doc_to_text);
     let _ = writeln!(out, "doc_to_target {:?}", d.doc_to_target);
     if let Some(choice) = &d.doc_to_choice {
         let text = match choice {
@@ -220,10 +227,10 @@ pub fn detail_text(d: &DatasetDetail) -> String {
         let _ = writeln!(out, "doc_to_choice {text}");
     }
     if let Some(g) = &d.generation {
-        let _ = writeln!(out, "generation   {}", generation_text(g));
+        let _ = writeln!(out, "generation    {}", generation_text(g));
     }
     if !d.filters.is_empty() {
-        let _ = writeln!(out, "filters      {}", d.filters.join(", "));
+        let _ = writeln!(out, "filters       {}", d.filters.join(", "));
     }
     if let Some(shown) = &d.shown {
         let style = if shown.chat {
@@ -481,11 +488,14 @@ mod tests {
     fn show_on_missing_data_is_an_error_not_a_panic() {
         let ds = shipped("satellite_scene_qa");
         let err = detail(&ds, Some(1), &TaskOptions::default(), &DiskSource).unwrap_err();
+        let text = err.to_string();
         assert!(
-            err.to_string().contains("satellite_scene_qa")
-                && err.to_string().contains("test.jsonl"),
-            "{err}"
+            text.contains(
+                "dataset `satellite_scene_qa`: split `test` cannot be read: its data is missing"
+            ),
+            "{text}"
         );
+        assert!(text.contains("test.jsonl"), "{text}");
     }
 
     #[test]

@@ -117,16 +117,15 @@ fn shipped_few_shot_prompt_has_lm_eval_layout() {
     )
     .unwrap();
     assert_eq!(p.items.len(), 2);
-    let text = plain(&p.items[0].prompt);
-    assert!(
-        text.starts_with("Answer each question with yes or no.\n\nQuestion: "),
-        "{text}"
+    // random.Random(1234).sample(fewshot, 3) picks lines 4, 1 and 3 of fewshot.jsonl.
+    assert_eq!(
+        plain(&p.items[0].prompt),
+        "Answer each question with yes or no.\n\n\
+         Question: Is Istanbul the capital of Turkey?\nAnswer: no\n\n\
+         Question: Is Oslo the capital of Norway?\nAnswer: yes\n\n\
+         Question: Is Canberra the capital of Australia?\nAnswer: yes\n\n\
+         Question: Is Sydney the capital of Australia?\nAnswer:"
     );
-    assert!(
-        text.ends_with("\n\nQuestion: Is Sydney the capital of Australia?\nAnswer:"),
-        "{text}"
-    );
-    assert_eq!(text.matches("\nAnswer: ").count(), 3, "{text}");
     assert_eq!(p.requests.len(), 4);
     assert_eq!(
         p.requests[0].body,
