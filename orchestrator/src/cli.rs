@@ -1,6 +1,6 @@
 //! Command-line definitions (clap) and nothing else.
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
@@ -41,6 +41,8 @@ pub enum Command {
     Plan(PlanArgs),
     /// Benchmarks: a model's inference speed on this machine, or the planner.
     Bench(BenchArgs),
+    /// List datasets, or show one dataset's prompts exactly as a model will see them.
+    Datasets(DatasetsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -91,4 +93,29 @@ pub struct BenchArgs {
     /// Benchmark the planner instead (1,000 models x 100 datasets over 64 GPUs) and schedule quality.
     #[arg(long, conflicts_with = "model_dir")]
     pub plan: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DatasetsArgs {
+    /// A dataset to describe (default: list them all).
+    pub name: Option<String>,
+    /// Render the first N test items of NAME: prompt, choices or target, and requests.
+    #[arg(long, value_name = "N", requires = "name")]
+    pub show: Option<usize>,
+    /// Few-shot examples per prompt (default: the manifest's num_fewshot).
+    #[arg(long, value_name = "K")]
+    pub num_fewshot: Option<u32>,
+    /// Prompts as chat messages (on) or plain text (off; the default without a model).
+    #[arg(long, value_enum, value_name = "on|off")]
+    pub chat_template: Option<ChatTemplate>,
+    /// Skip malformed data rows (each is reported) instead of failing.
+    #[arg(long)]
+    pub skip_bad_rows: bool,
+}
+
+/// `--chat-template on|off`: force chat formatting on or off for a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ChatTemplate {
+    On,
+    Off,
 }

@@ -15,3 +15,4 @@ pub mod schedule;
 pub mod sizing;
 pub mod store;
 pub mod synthetic;
+pub mod tasks;

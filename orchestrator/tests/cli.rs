@@ -356,3 +356,104 @@ qwen2.5-0.5b  Qwen2ForCausalLM   32.8K  bf16        2      64       4/2     2048
         out.stderr
     );
 }
+
+// --- datasets: list, describe, and render prompts as the model sees them ---
+
+#[test]
+fn datasets_list_json() {
+    let s = Scratch::new();
+    let out = s.assay(&["--json", "datasets"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let v = json(&out.stdout);
+    let names: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["arith", "nodata", "tf"]);
+    assert_eq!(v[0]["output_type"], "generate_until");
+    assert_eq!(v[0]["test_rows"], 3);
+    assert_eq!(v[0]["fewshot_rows"], 2);
+    assert_eq!(v[0]["num_fewshot"], 2);
+    assert_eq!(v[0]["data"], "ready");
+    assert_eq!(v[0]["hash"].as_str().unwrap().len(), 64);
+    assert_eq!(v[1]["data"], "missing");
+    assert!(v[1]["hash"].is_null());
+}
+
+#[test]
+fn datasets_show_renders_the_exact_prompt() {
+    let s = Scratch::new();
+    let out = s.assay(&["datasets", "arith", "--show", "1"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    // random.Random(1234).sample(train, 2) picks line 2 then line 1.
+    let prompt = "Answer with a number.\n\nQuestion: 3 * 3\nAnswer: 9\n\nQuestion: 1 + 1\nAnswer: 2\n\nQuestion: 2 + 2\nAnswer:\n---\ntarget: \"4\"\n";
+    assert!(out.stdout.contains(prompt), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("generate: until [\"\\n\"], max_gen_toks 16, greedy"),
+        "{}",
+        out.stdout
+    );
+
+    let out = s.assay(&[
+        "--json",
+        "datasets",
+        "tf",
+        "--show",
+        "2",
+        "--chat-template",
+        "on",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let v = json(&out.stdout);
+    let shown = &v["shown"];
+    assert_eq!(shown["items"].as_array().unwrap().len(), 2);
+    assert_eq!(shown["items"][0]["prompt"]["kind"], "chat");
+    assert_eq!(
+        shown["items"][0]["prompt"]["value"][0]["content"],
+        "Water boils at 100 C at sea level. True or false?"
+    );
+    let reqs = shown["requests"].as_array().unwrap();
+    assert_eq!(reqs.len(), 4);
+    assert_eq!(reqs[1]["body"]["continuation"], " true");
+    assert_eq!(reqs[0]["prompt_hash"], reqs[1]["prompt_hash"]);
+}
+
+#[test]
+fn datasets_bad_input_exits_2() {
+    let s = Scratch::new();
+    let out = s.assay(&["datasets", "nodata", "--show", "1"]);
+    assert_eq!(out.code, 2, "{}", out.stdout);
+    assert!(
+        out.stderr
+            .contains("dataset `nodata`: split `test` cannot be read: its data is missing"),
+        "{}",
+        out.stderr
+    );
+
+    let out = s.assay(&["datasets", "tf", "--show", "1", "--num-fewshot", "1"]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr
+            .contains("num_fewshot is 1 but the manifest names no fewshot_split"),
+        "{}",
+        out.stderr
+    );
+
+    s.edit(
+        "datasets/tf/manifest.yaml",
+        "{{ statement }}",
+        "{{ statment }}",
+    );
+    let out = s.assay(&["datasets", "tf", "--show", "1"]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains(
+            "test.jsonl:1: `doc_to_text` failed to render: the row has no field `statment`"
+        ),
+        "{}",
+        out.stderr
+    );
+}

@@ -1,6 +1,7 @@
 //! One file per command. Each takes its inputs and the printer and returns an exit code.
 pub mod bench;
 pub mod categories;
+pub mod datasets;
 pub mod gpus;
 pub mod models;
 pub mod plan;
@@ -14,6 +15,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
     let printer = Printer::new(cli.global.json, cli.global.quiet);
     let catalog_dir = cli.global.catalog.as_deref();
     match cli.command {
+        Command::Datasets(args) => datasets::run(&args, catalog_dir, &printer),
         Command::Categories(_) => categories::run(catalog_dir, &printer),
         Command::Models(args) => models::run(args.category.as_deref(), catalog_dir, &printer),
         Command::Gpus(args) => gpus::run(&args, &printer),

@@ -1,0 +1,210 @@
+//! Reading a dataset split into rows: one module for every data format.
+//!
+//! JSONL today (one JSON object per line, blank lines ignored, a leading byte-order mark and
+//! `\r\n` line endings tolerated); CSV, Parquet and the Hugging Face cache plug in here later.
+//! Every malformed row (not UTF-8, not JSON, not an object) is reported with its file and line.
+//! The split fails with the full list unless the caller asked to skip bad rows, in which case
+//! the bad rows come back in `Rows::skipped` for the caller to report.
+
+use super::TaskError;
+use crate::catalog::Dataset;
+use serde_json::{Map, Value};
+
+/// One row of a split: its fields and the 1-based line it came from.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Row {
+    pub line: usize,
+    pub fields: Map<String, Value>,
+}
+
+/// A malformed row: where it is and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct BadRow {
+    pub line: usize,
+    pub reason: String,
+}
+
+/// The rows of one split, in file order.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Rows {
+    /// The file the rows came from, as shown in messages.
+    pub source: String,
+    pub rows: Vec<Row>,
+    /// Malformed rows that were skipped (only ever non-empty with `skip_bad_rows`).
+    pub skipped: Vec<BadRow>,
+}
+
+/// Parse the bytes of `dataset`'s `split` data file (named `source_name` in messages).
+pub fn load_rows(
+    dataset: &Dataset,
+    split: &str,
+    bytes: &[u8],
+    source_name: &str,
+    skip_bad_rows: bool,
+) -> Result<Rows, TaskError> {
+    let format = source_name
+        .rsplit_once('.')
+        .map(|(_, ext)| ext)
+        .unwrap_or("");
+    if format != "jsonl" {
+        return Err(TaskError::Format {
+            dataset: dataset.name.clone(),
+            split: split.to_string(),
+            file: source_name.to_string(),
+        });
+    }
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let mut rows = Vec::new();
+    let mut bad = Vec::new();
+    for (i, raw) in bytes.split(|b| *b == b'\n').enumerate() {
+        let line = i + 1;
+        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        let text = match std::str::from_utf8(raw) {
+            Ok(text) => text,
+            Err(e) => {
+                bad.push(BadRow {
+                    line,
+                    reason: format!("not valid UTF-8 (byte {})", e.valid_up_to() + 1),
+                });
+                continue;
+            }
+        };
+        if text.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<Value>(text) {
+            Ok(Value::Object(fields)) => rows.push(Row { line, fields }),
+            Ok(other) => bad.push(BadRow {
+                line,
+                reason: format!("expected a JSON object, found {}", json_kind(&other)),
+            }),
+            Err(e) => bad.push(BadRow {
+                line,
+                reason: format!("invalid JSON: {e}"),
+            }),
+        }
+    }
+    if !bad.is_empty() && !skip_bad_rows {
+        return Err(TaskError::BadRows {
+            dataset: dataset.name.clone(),
+            file: source_name.to_string(),
+            rows: bad,
+        });
+    }
+    if rows.is_empty() {
+        return Err(TaskError::Empty {
+            dataset: dataset.name.clone(),
+            file: source_name.to_string(),
+            skipped: bad.len(),
+        });
+    }
+    Ok(Rows {
+        source: source_name.to_string(),
+        rows,
+        skipped: bad,
+    })
+}
+
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::tasks::testing::dataset_from_yaml;
+
+    fn ds() -> Dataset {
+        dataset_from_yaml(
+            "t",
+            "task: t\ndata_files: {test: test.jsonl}\noutput_type: generate_until\ndoc_to_text: '{{ q }}'\ndoc_to_target: '{{ a }}'\nmetric_list: [{metric: exact_match}]\n",
+        )
+    }
+
+    #[test]
+    fn parses_objects_and_ignores_blank_lines() {
+        let bytes = b"\xEF\xBB\xBF{\"q\": \"a\"}\r\n\n  \n{\"q\": \"b\"}\n";
+        let rows = load_rows(&ds(), "test", bytes, "t/test.jsonl", false).unwrap();
+        assert_eq!(rows.rows.len(), 2);
+        assert_eq!(rows.rows[0].line, 1);
+        assert_eq!(rows.rows[1].line, 4);
+        assert_eq!(rows.rows[1].fields["q"], "b");
+        assert!(rows.skipped.is_empty());
+    }
+
+    #[test]
+    fn malformed_rows_fail_with_every_file_and_line() {
+        let bytes = b"{\"q\": 1}\n{\"q\": \n[1, 2]\n{\"q\": 2}\n";
+        let err = load_rows(&ds(), "test", bytes, "t/test.jsonl", false).unwrap_err();
+        match &err {
+            TaskError::BadRows { rows, file, .. } => {
+                assert_eq!(file, "t/test.jsonl");
+                assert_eq!(rows.iter().map(|r| r.line).collect::<Vec<_>>(), vec![2, 3]);
+                assert!(
+                    rows[1]
+                        .reason
+                        .contains("expected a JSON object, found an array"),
+                    "{}",
+                    rows[1].reason
+                );
+            }
+            other => panic!("unexpected error {other:?}"),
+        }
+        let text = err.to_string();
+        assert!(
+            text.contains("t/test.jsonl:2:") && text.contains("t/test.jsonl:3:"),
+            "{text}"
+        );
+        assert!(text.contains("--skip-bad-rows"), "{text}");
+    }
+
+    #[test]
+    fn malformed_rows_are_skipped_only_when_asked() {
+        let bytes = b"{\"q\": 1}\nnot json\n{\"q\": 2}\n";
+        let rows = load_rows(&ds(), "test", bytes, "t/test.jsonl", true).unwrap();
+        assert_eq!(
+            rows.rows.iter().map(|r| r.line).collect::<Vec<_>>(),
+            vec![1, 3]
+        );
+        assert_eq!(rows.skipped.len(), 1);
+        assert_eq!(rows.skipped[0].line, 2);
+    }
+
+    #[test]
+    fn non_utf8_names_file_and_line() {
+        let bytes = b"{\"q\": \"ok\"}\n{\"q\": \"\xff\xfe\"}\n";
+        let err = load_rows(&ds(), "test", bytes, "t/test.jsonl", false).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("t/test.jsonl:2: not valid UTF-8"), "{text}");
+    }
+
+    #[test]
+    fn unknown_formats_are_refused_by_name() {
+        let err = load_rows(&ds(), "test", b"q\nx\n", "t/test.csv", false).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("t/test.csv") && text.contains("split `test`") && text.contains(".jsonl"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn empty_file_is_an_error() {
+        for bytes in [&b""[..], b"\n\n  \n"] {
+            let err = load_rows(&ds(), "test", bytes, "t/test.jsonl", false).unwrap_err();
+            assert!(matches!(err, TaskError::Empty { .. }), "{err:?}");
+            assert!(err.to_string().contains("t/test.jsonl"), "{err}");
+        }
+        // Every row bad and skipped leaves nothing: still an error, not an empty run.
+        let err = load_rows(&ds(), "test", b"nope\n", "t/test.jsonl", true).unwrap_err();
+        assert!(err.to_string().contains("1 malformed row skipped"), "{err}");
+    }
+}
