@@ -1,0 +1,541 @@
+//! Process isolation: the per-slot identity (uid, cgroup) and the code that runs between `fork`
+//! and `exec` to put a program into its namespaces, mounts, limits and unprivileged user.
+//!
+//! The child side runs in a forked copy of a multi-threaded process, so it may only make
+//! async-signal-safe system calls: everything it needs (paths as C strings, the uid map, the
+//! seccomp program) is prepared beforehand in [`ChildSetup`], and it never allocates.
+//!
+//! Process layout of one run (`S` is the process `std::process::Command` forks):
+//! ```text
+//! assay ── S: setsid, join the slot cgroup, unshare(net, mount, pid, ipc, uts[, user]),
+//!             fork, then only waits for its child and exits with its status
+//!          └── P (pid 1 of the new pid namespace): private mounts, rlimits,
+//!                  drop to the slot uid, no_new_privs, seccomp, exec the interpreter
+//! ```
+//! Killing the process group of `S` kills `P`, and when `P` (the namespace's init) dies the
+//! kernel kills every process left in the namespace, including ones that left the group.
+
+use std::ffi::CString;
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
+
+use super::probe::Protections;
+use super::{Limits, SandboxError};
+
+/// First uid of the range handed to sandbox slots (one uid per slot, never a real account).
+pub(crate) const UID_BASE: u32 = 0x7000_0000;
+/// Number of uids in the range (slots a host can run at once, across processes).
+const UID_RANGE: u32 = 4096;
+/// Where the interpreter's installation is mounted inside the work dir (read-only).
+pub(crate) const INTERPRETER_MOUNT: &str = ".interpreter";
+
+/// One slot: an unprivileged uid owned by this process (by `flock` on a lock file, released
+/// when the process dies) and, where available, a cgroup whose `pids.max` bounds it.
+#[derive(Debug)]
+pub(crate) struct Slot {
+    pub uid: u32,
+    pub cgroup: Option<PathBuf>,
+    _lock: File,
+}
+
+impl Slot {
+    /// Take the first free uid of the range and set up its cgroup.
+    pub fn acquire(p: &Protections, limits: &Limits) -> Result<Slot, SandboxError> {
+        let dir = std::env::temp_dir().join("assay-sandbox-slots");
+        std::fs::create_dir_all(&dir).map_err(|e| SandboxError::io("create", &dir, e))?;
+        for i in 0..UID_RANGE {
+            let uid = UID_BASE + i;
+            let path = dir.join(format!("{uid}.lock"));
+            let file = File::create(&path).map_err(|e| SandboxError::io("create", &path, e))?;
+            // SAFETY: flock on a file descriptor we own.
+            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+                continue;
+            }
+            let cgroup = match &p.cgroup_pids {
+                Some(base) => {
+                    let cg = base.join(format!("uid-{uid}"));
+                    if !cg.is_dir() {
+                        std::fs::create_dir(&cg)
+                            .map_err(|e| SandboxError::io("create cgroup", &cg, e))?;
+                    }
+                    let max = cg.join("pids.max");
+                    std::fs::write(&max, limits.max_processes.to_string())
+                        .map_err(|e| SandboxError::io("write", &max, e))?;
+                    Some(cg)
+                }
+                None => None,
+            };
+            return Ok(Slot {
+                uid,
+                cgroup,
+                _lock: file,
+            });
+        }
+        Err(SandboxError::NoFreeSlot {
+            first: UID_BASE,
+            count: UID_RANGE,
+        })
+    }
+
+    /// Pids still in the slot's cgroup (empty without a cgroup).
+    pub fn remaining_pids(&self) -> Vec<i32> {
+        let Some(cg) = &self.cgroup else {
+            return Vec::new();
+        };
+        std::fs::read_to_string(cg.join("cgroup.procs"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect()
+    }
+
+    /// Kill whatever is left in the slot and wait (up to `patience`) until it is gone.
+    /// Returns the pids that survived (none, unless the kernel is slow or something escaped).
+    pub fn sweep(&self, patience: std::time::Duration) -> Vec<i32> {
+        let start = std::time::Instant::now();
+        loop {
+            let pids = self.remaining_pids();
+            if pids.is_empty() || start.elapsed() > patience {
+                return pids;
+            }
+            for pid in pids {
+                // SAFETY: kill(2) on a pid read from our own slot cgroup.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if let Some(cg) = &self.cgroup {
+            if self.remaining_pids().is_empty() {
+                let _ = std::fs::remove_dir(cg);
+            }
+        }
+    }
+}
+
+/// Everything the child needs, prepared before `fork` so that the child never allocates.
+pub(crate) struct ChildSetup {
+    pub mode: Mode,
+    pub uid: u32,
+    /// `cgroup.procs` of the slot, opened for writing (close-on-exec).
+    pub cgroup_procs: Option<OwnedFd>,
+    /// Host path of the work dir, bound onto `/tmp`.
+    pub workdir: CString,
+    /// Host path of the interpreter installation and its mount point inside the work dir.
+    pub interpreter_src: CString,
+    pub interpreter_dst: CString,
+    /// Existing directories covered by an empty read-only tmpfs.
+    pub hide: Vec<CString>,
+    /// The pipe end the program reports its result on (close-on-exec cleared in the child).
+    pub result_fd: RawFd,
+    pub rlimits: Vec<(libc::__rlimit_resource_t, libc::rlim_t)>,
+    pub seccomp: bool,
+    /// `setgroups`, `uid_map`, `gid_map` contents for the user-namespace mode.
+    pub uid_map: CString,
+    pub gid_map: CString,
+}
+
+/// How the program is isolated on this host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// Root: namespaces without a user namespace, then a dedicated unprivileged uid.
+    Privileged,
+    /// Not root: a user namespace mapping our own uid; the whole tree is remounted read-only.
+    UserNamespace,
+    /// No namespaces: rlimits, process group, seccomp (and a dedicated uid when root).
+    Bare,
+}
+
+impl Mode {
+    pub fn choose(p: &Protections) -> Mode {
+        let ns = p.network_namespace && p.mount_namespace && p.pid_namespace;
+        match (ns, p.root) {
+            (true, true) => Mode::Privileged,
+            (true, false) => Mode::UserNamespace,
+            (false, _) => Mode::Bare,
+        }
+    }
+}
+
+fn cstr(p: &Path) -> Result<CString, SandboxError> {
+    use std::os::unix::ffi::OsStrExt;
+    CString::new(p.as_os_str().as_bytes())
+        .map_err(|_| SandboxError::Setup(format!("path {} contains a NUL byte", p.display())))
+}
+
+impl ChildSetup {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        mode: Mode,
+        slot: &Slot,
+        workdir: &Path,
+        interpreter_prefix: &Path,
+        result_fd: RawFd,
+        limits: &Limits,
+        seccomp: bool,
+    ) -> Result<ChildSetup, SandboxError> {
+        let cgroup_procs = match &slot.cgroup {
+            Some(cg) => {
+                let path = cg.join("cgroup.procs");
+                let f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .map_err(|e| SandboxError::io("open", &path, e))?;
+                Some(OwnedFd::from(f))
+            }
+            None => None,
+        };
+        let mut hide = Vec::new();
+        let home = std::env::var_os("HOME").map(PathBuf::from);
+        let candidates = [
+            "/root", "/home", "/run", "/var/tmp", "/dev/shm", "/mnt", "/media", "/srv",
+        ];
+        for dir in candidates.iter().map(PathBuf::from).chain(home) {
+            let real_dir = std::fs::symlink_metadata(&dir)
+                .map(|m| m.is_dir())
+                .unwrap_or(false);
+            if real_dir
+                && dir != Path::new("/")
+                && dir != Path::new("/tmp")
+                && !hide.contains(&cstr(&dir)?)
+            {
+                hide.push(cstr(&dir)?);
+            }
+        }
+        // SAFETY: getuid/getgid have no preconditions.
+        let (own_uid, own_gid) = unsafe { (libc::getuid(), libc::getgid()) };
+        let rlimits = vec![
+            (libc::RLIMIT_CPU, limits.cpu_seconds as libc::rlim_t),
+            (libc::RLIMIT_AS, limits.address_space_bytes as libc::rlim_t),
+            (libc::RLIMIT_NPROC, limits.max_processes as libc::rlim_t),
+            (libc::RLIMIT_FSIZE, limits.file_size_bytes as libc::rlim_t),
+            (libc::RLIMIT_NOFILE, limits.open_files as libc::rlim_t),
+            (libc::RLIMIT_CORE, 0),
+        ];
+        let map = |s: String| CString::new(s).map_err(|_| SandboxError::Setup("uid map".into()));
+        Ok(ChildSetup {
+            mode,
+            uid: slot.uid,
+            cgroup_procs,
+            workdir: cstr(workdir)?,
+            interpreter_src: cstr(interpreter_prefix)?,
+            interpreter_dst: cstr(&workdir.join(INTERPRETER_MOUNT))?,
+            hide,
+            result_fd,
+            rlimits,
+            seccomp,
+            uid_map: map(format!("{own_uid} {own_uid} 1"))?,
+            gid_map: map(format!("{own_gid} {own_gid} 1"))?,
+        })
+    }
+
+    /// Runs in the forked child (see the module docs). Returns only in the program process,
+    /// ready for `exec`; the intermediate process never returns.
+    ///
+    /// # Safety
+    /// Must be called only between `fork` and `exec`, as `CommandExt::pre_exec` does.
+    pub unsafe fn in_child(&self) -> io::Result<()> {
+        // SAFETY (whole body): each call is an async-signal-safe system call on data prepared
+        // before the fork; on failure we return the errno and std reports it to the parent.
+        unsafe {
+            check(libc::setsid())?;
+            if let Some(fd) = &self.cgroup_procs {
+                check(libc::write(fd.as_raw_fd(), b"0".as_ptr().cast(), 1) as libc::c_int)?;
+            }
+            let ns = libc::CLONE_NEWNS
+                | libc::CLONE_NEWNET
+                | libc::CLONE_NEWPID
+                | libc::CLONE_NEWIPC
+                | libc::CLONE_NEWUTS;
+            match self.mode {
+                Mode::Privileged => {
+                    check(libc::unshare(ns))?;
+                }
+                Mode::UserNamespace => {
+                    check(libc::unshare(ns | libc::CLONE_NEWUSER))?;
+                    write_file(c"/proc/self/setgroups", b"deny")?;
+                    write_file(c"/proc/self/uid_map", self.uid_map.as_bytes())?;
+                    write_file(c"/proc/self/gid_map", self.gid_map.as_bytes())?;
+                }
+                Mode::Bare => {}
+            }
+            if self.mode != Mode::Bare {
+                let pid = check(libc::fork())?;
+                if pid > 0 {
+                    wait_and_exit(pid);
+                }
+                self.mounts()?;
+            }
+            if libc::fcntl(self.result_fd, libc::F_SETFD, 0) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            for &(resource, value) in &self.rlimits {
+                let lim = libc::rlimit {
+                    rlim_cur: value,
+                    rlim_max: value,
+                };
+                check(libc::setrlimit(resource, &lim))?;
+            }
+            if self.mode == Mode::Privileged || (self.mode == Mode::Bare && libc::geteuid() == 0) {
+                check(libc::setgroups(0, std::ptr::null()))?;
+                check(libc::setresgid(self.uid, self.uid, self.uid))?;
+                check(libc::setresuid(self.uid, self.uid, self.uid))?;
+            }
+            // Die with the intermediate process if it is killed (cleared by setuid, so set after).
+            check(libc::prctl(
+                libc::PR_SET_PDEATHSIG,
+                libc::SIGKILL as libc::c_ulong,
+                0,
+                0,
+                0,
+            ))?;
+            check(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))?;
+            if self.seccomp && !install_seccomp_in_child() {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        }
+    }
+
+    /// Private mounts: the work dir becomes `/tmp` (the only writable place, with the
+    /// interpreter read-only inside it), homes and other shared writable dirs are covered by an
+    /// empty read-only tmpfs, and a fresh `/proc` shows only the namespace's processes.
+    unsafe fn mounts(&self) -> io::Result<()> {
+        let none = std::ptr::null::<libc::c_char>();
+        let data = std::ptr::null::<libc::c_void>();
+        // SAFETY: mount(2)/chdir(2) with NUL-terminated strings prepared before the fork.
+        unsafe {
+            check(libc::mount(
+                none,
+                c"/".as_ptr(),
+                none,
+                libc::MS_REC | libc::MS_PRIVATE,
+                data,
+            ))?;
+            let (src, dst) = (self.interpreter_src.as_ptr(), self.interpreter_dst.as_ptr());
+            check(libc::mount(
+                src,
+                dst,
+                none,
+                libc::MS_BIND | libc::MS_REC,
+                data,
+            ))?;
+            let ro = libc::MS_REMOUNT
+                | libc::MS_BIND
+                | libc::MS_RDONLY
+                | libc::MS_NOSUID
+                | libc::MS_NODEV;
+            check(libc::mount(none, dst, none, ro, data))?;
+            check(libc::mount(
+                self.workdir.as_ptr(),
+                c"/tmp".as_ptr(),
+                none,
+                libc::MS_BIND | libc::MS_REC,
+                data,
+            ))?;
+            let tmpfs_flags = libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+            for dir in &self.hide {
+                let opts = c"size=4k,mode=755";
+                check(libc::mount(
+                    c"tmpfs".as_ptr(),
+                    dir.as_ptr(),
+                    c"tmpfs".as_ptr(),
+                    tmpfs_flags,
+                    opts.as_ptr().cast(),
+                ))?;
+            }
+            if self.mode == Mode::UserNamespace {
+                // Our own files would be writable: make every mount read-only except /tmp.
+                read_only_tree()?;
+            }
+            let proc_flags = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+            check(libc::mount(
+                c"proc".as_ptr(),
+                c"/proc".as_ptr(),
+                c"proc".as_ptr(),
+                proc_flags,
+                data,
+            ))?;
+            check(libc::chdir(c"/tmp".as_ptr()))?;
+        }
+        Ok(())
+    }
+}
+
+/// `mount_setattr(2)`: `/` read-only recursively, then `/tmp` writable again.
+unsafe fn read_only_tree() -> io::Result<()> {
+    #[repr(C)]
+    struct MountAttr {
+        attr_set: u64,
+        attr_clr: u64,
+        propagation: u64,
+        userns_fd: u64,
+    }
+    const MOUNT_ATTR_RDONLY: u64 = 0x1;
+    const AT_RECURSIVE: libc::c_uint = 0x8000;
+    let size = std::mem::size_of::<MountAttr>();
+    let ro = MountAttr {
+        attr_set: MOUNT_ATTR_RDONLY,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    let rw = MountAttr {
+        attr_set: 0,
+        attr_clr: MOUNT_ATTR_RDONLY,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    // SAFETY: mount_setattr with valid pointers to a correctly sized struct.
+    unsafe {
+        let r = libc::syscall(
+            libc::SYS_mount_setattr,
+            libc::AT_FDCWD,
+            c"/".as_ptr(),
+            AT_RECURSIVE,
+            &ro,
+            size,
+        );
+        check(r as libc::c_int)?;
+        let r = libc::syscall(
+            libc::SYS_mount_setattr,
+            libc::AT_FDCWD,
+            c"/tmp".as_ptr(),
+            0,
+            &rw,
+            size,
+        );
+        check(r as libc::c_int)?;
+    }
+    Ok(())
+}
+
+fn check<T: Into<i64> + Copy>(r: T) -> io::Result<T> {
+    if r.into() < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r)
+    }
+}
+
+unsafe fn write_file(path: &std::ffi::CStr, data: &[u8]) -> io::Result<()> {
+    // SAFETY: open/write/close on a NUL-terminated path and a live buffer.
+    unsafe {
+        let fd = check(libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC))?;
+        let n = libc::write(fd, data.as_ptr().cast(), data.len());
+        libc::close(fd);
+        if n != data.len() as isize {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// The intermediate process: drop every descriptor (so pipes see EOF when the program ends),
+/// wait for the program, and exit with its status (`128 + signal` when it was killed).
+unsafe fn wait_and_exit(pid: libc::pid_t) -> ! {
+    // SAFETY: close_range/waitpid/_exit are async-signal-safe; we never return.
+    unsafe {
+        if libc::syscall(libc::SYS_close_range, 0u32, u32::MAX, 0u32) != 0 {
+            for fd in 0..1024 {
+                libc::close(fd);
+            }
+        }
+        let mut status = 0;
+        loop {
+            let r = libc::waitpid(pid, &mut status, 0);
+            if r == pid {
+                break;
+            }
+            if r < 0 && *libc::__errno_location() != libc::EINTR {
+                libc::_exit(125);
+            }
+        }
+        if libc::WIFSIGNALED(status) {
+            libc::_exit(128 + libc::WTERMSIG(status));
+        }
+        libc::_exit(libc::WEXITSTATUS(status));
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+const AUDIT_ARCH: u32 = 0xC000_003E;
+#[cfg(target_arch = "aarch64")]
+const AUDIT_ARCH: u32 = 0xC000_00B7;
+/// Whether this build has a seccomp filter for the target architecture.
+pub(crate) const SECCOMP_SUPPORTED: bool =
+    cfg!(any(target_arch = "x86_64", target_arch = "aarch64"));
+
+/// Install the socket filter: every `socket(2)` whose family is not `AF_UNIX` fails with
+/// `EACCES`, `io_uring_setup` fails with `ENOSYS`, and a foreign syscall ABI kills the process.
+/// Requires `no_new_privs` (set just before) or `CAP_SYS_ADMIN`. Async-signal-safe.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+pub(crate) fn install_seccomp_in_child() -> bool {
+    const fn stmt(code: u32, k: u32) -> libc::sock_filter {
+        libc::sock_filter {
+            code: code as u16,
+            jt: 0,
+            jf: 0,
+            k,
+        }
+    }
+    const fn jeq(k: u32, jt: u8, jf: u8) -> libc::sock_filter {
+        libc::sock_filter {
+            code: (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16,
+            jt,
+            jf,
+            k,
+        }
+    }
+    const fn jge(k: u32, jt: u8, jf: u8) -> libc::sock_filter {
+        libc::sock_filter {
+            code: (libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K) as u16,
+            jt,
+            jf,
+            k,
+        }
+    }
+    const LD: u32 = libc::BPF_LD | libc::BPF_W | libc::BPF_ABS;
+    const RET: u32 = libc::BPF_RET | libc::BPF_K;
+    // Offsets in struct seccomp_data: nr 0, arch 4, args[0] 16 (low half on little endian).
+    let filter = [
+        stmt(LD, 4),
+        jeq(AUDIT_ARCH, 1, 0),
+        stmt(RET, libc::SECCOMP_RET_KILL_PROCESS),
+        stmt(LD, 0),
+        jge(0x4000_0000, 0, 1),
+        stmt(RET, libc::SECCOMP_RET_KILL_PROCESS),
+        jeq(libc::SYS_io_uring_setup as u32, 0, 1),
+        stmt(RET, libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32),
+        jeq(libc::SYS_socket as u32, 0, 3),
+        stmt(LD, 16),
+        jeq(libc::AF_UNIX as u32, 1, 0),
+        stmt(RET, libc::SECCOMP_RET_ERRNO | libc::EACCES as u32),
+        stmt(RET, libc::SECCOMP_RET_ALLOW),
+    ];
+    let prog = libc::sock_fprog {
+        len: filter.len() as u16,
+        filter: filter.as_ptr().cast_mut(),
+    };
+    // SAFETY: prctl with a pointer to a filter that lives until the call returns (the kernel
+    // copies it).
+    unsafe {
+        libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0
+            && libc::prctl(
+                libc::PR_SET_SECCOMP,
+                libc::SECCOMP_MODE_FILTER,
+                &prog as *const _ as libc::c_ulong,
+            ) == 0
+    }
+}
+
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+pub(crate) fn install_seccomp_in_child() -> bool {
+    false
+}

@@ -1,0 +1,451 @@
+//! Running untrusted, model-written code to score it, and saying exactly what protects the host.
+//!
+//! Each program runs in a fresh work directory as its own process group, under rlimits (CPU
+//! seconds, address space, processes, file size, open files) and a wall-clock limit that kills
+//! the whole group, with a scrubbed environment and stdin closed. Where the host allows it (see
+//! [`Protections::probe`]) it also gets private network, mount, pid, ipc and uts namespaces, an
+//! unprivileged uid of its own (one per parallel slot, so process limits bind), a `pids` cgroup,
+//! and a seccomp filter that refuses network sockets. Without network isolation the sandbox
+//! refuses to start unless the policy accepts that risk explicitly.
+//!
+//! - `probe.rs`: which protections this host provides.
+//! - `isolate.rs`: slots (uid, cgroup) and the fork/exec-time isolation.
+//! - `exec.rs`: supervising one process (capture caps, timeouts, reaping).
+//! - `python.rs`: the Python runner, HumanEval program assembly and JSONL reading.
+//! - `passk.rs`: the unbiased pass@k estimator and the per-problem result.
+
+mod exec;
+mod isolate;
+mod passk;
+mod probe;
+mod python;
+#[cfg(test)]
+mod tests;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+
+pub use passk::{ProblemResult, SampleResult, pass_at_k};
+pub use probe::Protections;
+pub use python::{HumanEvalProblem, Interpreter, load_humaneval_jsonl};
+
+use isolate::{ChildSetup, Mode, Slot};
+
+/// The flag that turns code execution on.
+pub const ALLOW_CODE_EXECUTION_FLAG: &str = "--allow-code-execution";
+/// The flag that accepts running code on a host that cannot cut it off from the network.
+pub const ALLOW_NETWORK_FLAG: &str = "--allow-code-execution-with-network-access";
+
+/// Resource limits for one program.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Limits {
+    pub cpu_seconds: u64,
+    /// Wall-clock limit; the whole process group (and pid namespace) is killed after it.
+    pub wall: Duration,
+    pub address_space_bytes: u64,
+    /// Processes and threads the program may have at once (`pids.max`, `RLIMIT_NPROC`).
+    pub max_processes: u64,
+    pub file_size_bytes: u64,
+    pub open_files: u64,
+    /// Bytes kept of stdout and of stderr; writing more kills the program.
+    pub output_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            cpu_seconds: 10,
+            wall: Duration::from_secs(15),
+            address_space_bytes: 1 << 30,
+            max_processes: 32,
+            file_size_bytes: 16 << 20,
+            open_files: 64,
+            output_bytes: 1 << 20,
+        }
+    }
+}
+
+/// What the user allowed. Built from the command-line flags by the run executor.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ExecutionPolicy {
+    /// `--allow-code-execution`.
+    pub allow_code_execution: bool,
+    /// `--allow-code-execution-with-network-access`: run even where the network cannot be cut off.
+    pub allow_network_access: bool,
+}
+
+impl ExecutionPolicy {
+    /// Why a dataset that needs code execution is skipped under this policy (None: it runs).
+    pub fn skip_reason(&self, dataset: &str) -> Option<String> {
+        (!self.allow_code_execution).then(|| {
+            format!(
+                "skipping dataset `{dataset}`: it is scored by running model-written code, and code \
+                 execution is off; pass {ALLOW_CODE_EXECUTION_FLAG} to run that code in the sandbox"
+            )
+        })
+    }
+}
+
+/// Whether a dataset is scored by executing code (its metrics include `pass_at_k`).
+pub fn needs_code_execution(dataset: &crate::catalog::types::Dataset) -> bool {
+    dataset
+        .metrics
+        .iter()
+        .any(|m| matches!(m.metric.as_str(), "pass_at_k" | "pass@k" | "code_eval"))
+}
+
+/// How a failed sample failed.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureKind {
+    /// The tests ran and an assertion failed.
+    WrongAnswer,
+    /// The program raised (or exited) before the tests finished.
+    Exception,
+    /// CPU or wall-clock limit.
+    Timeout,
+    /// Address-space limit (MemoryError).
+    Memory,
+    /// More output than the cap.
+    OutputLimit,
+    /// Killed by a signal, or left processes running after it finished.
+    Killed,
+}
+
+impl FailureKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureKind::WrongAnswer => "wrong_answer",
+            FailureKind::Exception => "exception",
+            FailureKind::Timeout => "timeout",
+            FailureKind::Memory => "memory",
+            FailureKind::OutputLimit => "output_limit",
+            FailureKind::Killed => "killed",
+        }
+    }
+}
+
+/// Most bytes of stdout/stderr kept in an outcome (the capture itself keeps up to the limit).
+const EXCERPT: usize = 2048;
+
+/// How one program ended.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Outcome {
+    pub passed: bool,
+    pub failure: Option<FailureKind>,
+    /// One line: the exception, the limit hit, the signal.
+    pub detail: String,
+    /// The start of stdout and the end of stderr (a traceback ends there).
+    pub stdout: String,
+    pub stderr: String,
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    pub cpu_ms: u64,
+    pub wall_ms: u64,
+}
+
+impl Outcome {
+    fn new(
+        failure: Option<FailureKind>,
+        detail: String,
+        raw: &exec::RawRun,
+        _limits: &Limits,
+    ) -> Outcome {
+        let head = |b: &[u8]| String::from_utf8_lossy(&b[..b.len().min(EXCERPT)]).into_owned();
+        let tail =
+            |b: &[u8]| String::from_utf8_lossy(&b[b.len().saturating_sub(EXCERPT)..]).into_owned();
+        let (exit_code, signal) = match raw.exit {
+            exec::Exit::Code(c) => (Some(c), None),
+            exec::Exit::Signal(s) => (None, Some(s)),
+        };
+        Outcome {
+            passed: failure.is_none(),
+            failure,
+            detail,
+            stdout: head(&raw.stdout.bytes),
+            stderr: tail(&raw.stderr.bytes),
+            exit_code,
+            signal,
+            cpu_ms: raw.cpu.as_millis() as u64,
+            wall_ms: raw.wall.as_millis() as u64,
+        }
+    }
+}
+
+/// The language a program is written in (Python is the language of the shipped datasets).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Language {
+    Python,
+}
+
+/// A complete program to run: it passes when it finishes without an error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Program {
+    pub language: Language,
+    pub source: String,
+}
+
+impl Program {
+    pub fn python(source: impl Into<String>) -> Program {
+        Program {
+            language: Language::Python,
+            source: source.into(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    #[error(
+        "code execution is off: pass {ALLOW_CODE_EXECUTION_FLAG} to run model-written code in the sandbox"
+    )]
+    NotAllowed,
+    #[error(
+        "this host cannot cut sandboxed code off from the network (no network namespace, no seccomp); \
+         refusing to run model-written code. Pass {ALLOW_NETWORK_FLAG} to run it anyway, accepting that it can reach the network"
+    )]
+    NoNetworkIsolation,
+    #[error("python interpreter: {0}")]
+    Interpreter(String),
+    #[error("{file}, line {line}: {message}")]
+    Problem {
+        file: PathBuf,
+        line: usize,
+        message: String,
+    },
+    #[error("cannot {action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("no free sandbox uid in {first}..{} (all locked by running sandboxes)", first + count)]
+    NoFreeSlot { first: u32, count: u32 },
+    #[error("sandbox setup: {0}")]
+    Setup(String),
+    #[error("starting the sandboxed program failed: {0}")]
+    Spawn(String),
+    #[error("processes {pids:?} of sandbox uid {uid} survived the kill; the slot is not reused")]
+    Leftover { uid: u32, pids: Vec<i32> },
+}
+
+impl SandboxError {
+    fn io(action: &'static str, path: &Path, source: std::io::Error) -> SandboxError {
+        SandboxError::Io {
+            action,
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// A configured sandbox: limits, the probed protections, the interpreter, and a pool of slots.
+#[derive(Debug)]
+pub struct Sandbox {
+    limits: Limits,
+    protections: Protections,
+    mode: Mode,
+    python: Interpreter,
+    slots: Mutex<Vec<Slot>>,
+}
+
+static PROBED: OnceLock<Protections> = OnceLock::new();
+static RUN_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+impl Sandbox {
+    /// The protections this host provides (probed once per process).
+    pub fn probe() -> Protections {
+        PROBED.get_or_init(Protections::probe).clone()
+    }
+
+    /// A sandbox with `python3` from the current PATH.
+    pub fn new(limits: Limits, policy: ExecutionPolicy) -> Result<Sandbox, SandboxError> {
+        Sandbox::with_interpreter(limits, policy, Interpreter::find("python3")?)
+    }
+
+    pub fn with_interpreter(
+        limits: Limits,
+        policy: ExecutionPolicy,
+        python: Interpreter,
+    ) -> Result<Sandbox, SandboxError> {
+        if !policy.allow_code_execution {
+            return Err(SandboxError::NotAllowed);
+        }
+        let protections = Sandbox::probe();
+        if !protections.network_isolated() && !policy.allow_network_access {
+            return Err(SandboxError::NoNetworkIsolation);
+        }
+        let mode = Mode::choose(&protections);
+        Ok(Sandbox {
+            limits,
+            protections,
+            mode,
+            python,
+            slots: Mutex::new(Vec::new()),
+        })
+    }
+
+    pub fn protections(&self) -> &Protections {
+        &self.protections
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Run one program. `Err` means the sandbox itself failed (not the program): such a run
+    /// must not be recorded as a failed sample.
+    pub fn run(&self, program: &Program) -> Result<Outcome, SandboxError> {
+        let slot = self.take_slot()?;
+        let result = self.run_in(&slot, program);
+        if !matches!(result, Err(SandboxError::Leftover { .. })) {
+            if let Ok(mut slots) = self.slots.lock() {
+                slots.push(slot);
+            }
+        }
+        result
+    }
+
+    /// Run programs on up to `parallelism` workers; outcomes come back in input order.
+    pub fn run_many(
+        &self,
+        programs: &[Program],
+        parallelism: usize,
+    ) -> Vec<Result<Outcome, SandboxError>> {
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let results: Vec<Mutex<Option<Result<Outcome, SandboxError>>>> =
+            programs.iter().map(|_| Mutex::new(None)).collect();
+        std::thread::scope(|s| {
+            for _ in 0..parallelism.clamp(1, programs.len().max(1)) {
+                s.spawn(|| {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(program) = programs.get(i) else {
+                            break;
+                        };
+                        let outcome = self.run(program);
+                        if let Ok(mut slot) = results[i].lock() {
+                            *slot = Some(outcome);
+                        }
+                    }
+                });
+            }
+        });
+        results
+            .into_iter()
+            .map(|m| {
+                m.into_inner()
+                    .ok()
+                    .flatten()
+                    .unwrap_or_else(|| Err(SandboxError::Setup("a worker thread panicked".into())))
+            })
+            .collect()
+    }
+
+    /// Score one completion of a HumanEval-format problem.
+    pub fn score_humaneval(
+        &self,
+        problem: &HumanEvalProblem,
+        completion: &str,
+    ) -> Result<Outcome, SandboxError> {
+        self.run(&Program::python(problem.program(completion)))
+    }
+
+    fn take_slot(&self) -> Result<Slot, SandboxError> {
+        let pooled = self.slots.lock().ok().and_then(|mut s| s.pop());
+        match pooled {
+            Some(slot) => Ok(slot),
+            None => Slot::acquire(&self.protections, &self.limits),
+        }
+    }
+
+    fn run_in(&self, slot: &Slot, program: &Program) -> Result<Outcome, SandboxError> {
+        let Language::Python = program.language;
+        let workdir = WorkDir::create(slot.uid, self.mode)?;
+        let nonce = format!(
+            "{:016x}{:016x}",
+            rand::random::<u64>(),
+            rand::random::<u64>()
+        );
+        let (result_read, result_write) = exec::pipe()?;
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&result_write);
+        let namespaced = self.mode != Mode::Bare;
+        let (root, interp_dir) = if namespaced {
+            (
+                PathBuf::from("/tmp"),
+                Path::new("/tmp").join(isolate::INTERPRETER_MOUNT),
+            )
+        } else {
+            (workdir.path.clone(), self.python.prefix.clone())
+        };
+        let py = python::launch(&self.python, &interp_dir, &root, &nonce, fd)?;
+        workdir.write("program.py", &program.source)?;
+        workdir.write("runner.py", &py.runner)?;
+        let setup = ChildSetup::new(
+            self.mode,
+            slot,
+            &workdir.path,
+            &self.python.prefix,
+            fd,
+            &self.limits,
+            self.protections.seccomp,
+        )?;
+        let launch = exec::Launch {
+            argv: py.argv,
+            env: py.env,
+            cwd: (!namespaced).then(|| workdir.path.clone()),
+        };
+        let raw = exec::supervise(launch, setup, result_read, result_write, &self.limits, slot)?;
+        Ok(python::classify(&raw, &nonce, &self.limits))
+    }
+}
+
+/// A fresh private work directory owned by the slot's uid, removed on drop.
+struct WorkDir {
+    path: PathBuf,
+}
+
+impl WorkDir {
+    fn create(uid: u32, mode: Mode) -> Result<WorkDir, SandboxError> {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        let n = RUN_COUNTER.fetch_add(1, Ordering::Relaxed);
+        let name = format!(
+            "assay-run-{}-{n}-{:08x}",
+            std::process::id(),
+            rand::random::<u32>()
+        );
+        let path = std::env::temp_dir().join(name);
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&path)
+            .map_err(|e| SandboxError::io("create", &path, e))?;
+        let dir = WorkDir { path };
+        let mount = dir.path.join(isolate::INTERPRETER_MOUNT);
+        std::fs::create_dir(&mount).map_err(|e| SandboxError::io("create", &mount, e))?;
+        std::fs::set_permissions(&mount, std::fs::Permissions::from_mode(0o755))
+            .map_err(|e| SandboxError::io("chmod", &mount, e))?;
+        // SAFETY: geteuid has no preconditions.
+        let root = unsafe { libc::geteuid() } == 0;
+        if root && mode != Mode::UserNamespace {
+            std::os::unix::fs::chown(&dir.path, Some(uid), Some(uid))
+                .map_err(|e| SandboxError::io("chown", &dir.path, e))?;
+        }
+        Ok(dir)
+    }
+
+    fn write(&self, name: &str, text: &str) -> Result<(), SandboxError> {
+        let path = self.path.join(name);
+        std::fs::write(&path, text).map_err(|e| SandboxError::io("write", &path, e))
+    }
+}
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
