@@ -298,6 +298,14 @@ impl Sandbox {
         &self.limits
     }
 
+    /// The uids of the slots this sandbox holds now (idle ones), for diagnostics.
+    pub fn slot_uids(&self) -> Vec<u32> {
+        self.slots
+            .lock()
+            .map(|s| s.iter().map(|slot| slot.uid).collect())
+            .unwrap_or_default()
+    }
+
     /// Run one program. `Err` means the sandbox itself failed (not the program): such a run
     /// must not be recorded as a failed sample.
     pub fn run(&self, program: &Program) -> Result<Outcome, SandboxError> {

@@ -93,23 +93,23 @@ def _assay_run(nonce, fd):
         pass
     with open('program.py', encoding='utf-8') as f:
         src = f.read()
-    kind, detail = None, ''
+    kind, detail, err = None, '', None
     try:
         exec(compile(src, 'program.py', 'exec'), {'__name__': '__main__', '__builtins__': __builtins__})
     except AssertionError as e:
-        kind, detail = 'wrong_answer', 'AssertionError: %s' % (e,)
+        kind, detail, err = 'wrong_answer', 'AssertionError: %s' % (e,), e
     except MemoryError:
         kind, detail = 'memory', 'MemoryError'
     except SystemExit as e:
         kind, detail = 'exception', 'SystemExit(%r) before the tests finished' % (e.code,)
     except BaseException as e:
-        kind = 'exception'
+        kind, err = 'exception', e
         detail = ''.join(_tb.format_exception_only(type(e), e)).strip()
     if _os.getpid() != me:
         _os._exit(0 if kind is None else 1)
-    if kind is not None and kind != 'memory':
+    if err is not None:
         try:
-            _tb.print_exc()
+            _tb.print_exception(type(err), err, err.__traceback__)
         except BaseException:
             pass
     if kind is None:
