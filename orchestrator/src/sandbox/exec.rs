@@ -70,6 +70,7 @@ pub(crate) fn supervise(
     result_write: OwnedFd,
     limits: &Limits,
     slot: &Slot,
+    namespaced: bool,
 ) -> Result<RawRun, SandboxError> {
     let start = Instant::now();
     let (program, args) = launch
@@ -136,13 +137,13 @@ pub(crate) fn supervise(
             Ok(Event::Overflow) => {
                 if killed_for.is_none() {
                     killed_for = Some(KillReason::OutputLimit);
-                    kill_group(pid);
+                    kill_program(pid, namespaced);
                 }
             }
             Err(()) => {
                 if killed_for.is_none() {
                     killed_for = Some(KillReason::WallClock);
-                    kill_group(pid);
+                    kill_program(pid, namespaced);
                 } else {
                     // The waiter thread is gone without an event: nothing more will come.
                     break;
@@ -261,6 +262,30 @@ fn reap(pid: libc::pid_t) -> Result<(Exit, Duration), SandboxError> {
         }
     };
     Ok((exit, cpu))
+}
+
+/// Kill the program. With namespaces, `pid` is the waiting intermediate process: kill its child
+/// (the namespace's init, which takes every other process of the namespace with it) and let the
+/// intermediate reap it, so no zombie is left to the host's init. Otherwise, or when the child is
+/// not listed, kill the whole process group.
+fn kill_program(pid: libc::pid_t, namespaced: bool) {
+    if namespaced {
+        let children =
+            std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+        let mut killed = false;
+        for child in children
+            .split_whitespace()
+            .filter_map(|c| c.parse::<libc::pid_t>().ok())
+        {
+            // SAFETY: kill(2) on the child of our own unreaped child, which cannot have been
+            // reaped (and its pid reused) before its parent, our child, reaps it.
+            killed |= unsafe { libc::kill(child, libc::SIGKILL) } == 0;
+        }
+        if killed {
+            return;
+        }
+    }
+    kill_group(pid);
 }
 
 fn kill_group(pgid: libc::pid_t) {

@@ -134,7 +134,8 @@ pub(crate) struct ChildSetup {
     pub hide: Vec<CString>,
     /// The pipe end the program reports its result on (close-on-exec cleared in the child).
     pub result_fd: RawFd,
-    pub rlimits: Vec<(libc::__rlimit_resource_t, libc::rlim_t)>,
+    /// `(resource, soft, hard)`.
+    pub rlimits: Vec<(libc::__rlimit_resource_t, libc::rlim_t, libc::rlim_t)>,
     pub seccomp: bool,
     /// `setgroups`, `uid_map`, `gid_map` contents for the user-namespace mode.
     pub uid_map: CString,
@@ -210,13 +211,16 @@ impl ChildSetup {
         }
         // SAFETY: getuid/getgid have no preconditions.
         let (own_uid, own_gid) = unsafe { (libc::getuid(), libc::getgid()) };
+        let same = |r, v: u64| (r, v as libc::rlim_t, v as libc::rlim_t);
+        // CPU: SIGXCPU at the soft limit (reported as a timeout), SIGKILL a second later.
+        let cpu = limits.cpu_seconds as libc::rlim_t;
         let rlimits = vec![
-            (libc::RLIMIT_CPU, limits.cpu_seconds as libc::rlim_t),
-            (libc::RLIMIT_AS, limits.address_space_bytes as libc::rlim_t),
-            (libc::RLIMIT_NPROC, limits.max_processes as libc::rlim_t),
-            (libc::RLIMIT_FSIZE, limits.file_size_bytes as libc::rlim_t),
-            (libc::RLIMIT_NOFILE, limits.open_files as libc::rlim_t),
-            (libc::RLIMIT_CORE, 0),
+            (libc::RLIMIT_CPU, cpu, cpu + 1),
+            same(libc::RLIMIT_AS, limits.address_space_bytes),
+            same(libc::RLIMIT_NPROC, limits.max_processes),
+            same(libc::RLIMIT_FSIZE, limits.file_size_bytes),
+            same(libc::RLIMIT_NOFILE, limits.open_files),
+            same(libc::RLIMIT_CORE, 0),
         ];
         let map = |s: String| CString::new(s).map_err(|_| SandboxError::Setup("uid map".into()));
         Ok(ChildSetup {
@@ -275,10 +279,10 @@ impl ChildSetup {
             if libc::fcntl(self.result_fd, libc::F_SETFD, 0) != 0 {
                 return Err(io::Error::last_os_error());
             }
-            for &(resource, value) in &self.rlimits {
+            for &(resource, soft, hard) in &self.rlimits {
                 let lim = libc::rlimit {
-                    rlim_cur: value,
-                    rlim_max: value,
+                    rlim_cur: soft,
+                    rlim_max: hard,
                 };
                 check(libc::setrlimit(resource, &lim))?;
             }

@@ -408,7 +408,15 @@ impl Sandbox {
             env: py.env,
             cwd: (!namespaced).then(|| workdir.path.clone()),
         };
-        let raw = exec::supervise(launch, setup, result_read, result_write, &self.limits, slot)?;
+        let raw = exec::supervise(
+            launch,
+            setup,
+            result_read,
+            result_write,
+            &self.limits,
+            slot,
+            namespaced,
+        )?;
         Ok(python::classify(&raw, &nonce, &self.limits))
     }
 }

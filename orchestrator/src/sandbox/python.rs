@@ -217,7 +217,8 @@ pub(crate) fn classify(raw: &RawRun, nonce: &str, limits: &Limits) -> Outcome {
 
 /// The program ended without its runner reporting: find out from the exit and stderr.
 fn unreported(raw: &RawRun, stderr: &str, limits: &Limits) -> (Option<FailureKind>, String) {
-    let cpu_limit = std::time::Duration::from_secs(limits.cpu_seconds);
+    // Usage accounting lags the limit's own (finer) clock a little.
+    let cpu_limit = std::time::Duration::from_secs(limits.cpu_seconds).mul_f64(0.9);
     match raw.exit {
         Exit::Signal(sig)
             if sig == libc::SIGXCPU || (sig == libc::SIGKILL && raw.cpu >= cpu_limit) =>

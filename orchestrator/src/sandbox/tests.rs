@@ -16,11 +16,12 @@ fn sandbox(limits: Limits) -> Sandbox {
     Sandbox::new(limits, policy).expect("sandbox")
 }
 
-/// Small limits so hostile programs end quickly.
+/// Small limits so hostile programs end quickly. The wall clock is generous because CI machines
+/// are shared: CPU time, not wall time, stops a busy loop.
 fn tight() -> Limits {
     Limits {
         cpu_seconds: 2,
-        wall: Duration::from_secs(4),
+        wall: Duration::from_secs(10),
         max_processes: 16,
         ..Limits::default()
     }
@@ -163,16 +164,22 @@ fn infinite_loop_is_a_timeout() {
     let start = Instant::now();
     let o = run(&sb, "while True:\n    pass\n");
     assert_eq!(o.failure, Some(FailureKind::Timeout), "{o:?}");
+    assert!(o.detail.contains("CPU limit"), "{o:?}");
     assert!(
-        start.elapsed() < Duration::from_secs(6),
+        start.elapsed() < Duration::from_secs(11),
         "took {:?}",
         start.elapsed()
     );
+    assert_unharmed(&sb);
     // Sleeping uses no CPU: the wall clock catches it.
+    let sb = sandbox(Limits {
+        wall: Duration::from_secs(2),
+        ..tight()
+    });
     let o = run(&sb, "import time\ntime.sleep(1000)\n");
     assert_eq!(o.failure, Some(FailureKind::Timeout), "{o:?}");
     assert!(o.detail.contains("wall-clock"), "{o:?}");
-    assert!(o.wall_ms < 6000, "{o:?}");
+    assert!(o.wall_ms < 4000, "{o:?}");
     assert_unharmed(&sb);
 }
 
@@ -196,7 +203,7 @@ fn fork_bomb_is_contained() {
     );
     assert_eq!(o.failure, Some(FailureKind::Timeout), "{o:?}");
     assert!(
-        start.elapsed() < Duration::from_secs(15),
+        start.elapsed() < Duration::from_secs(25),
         "took {:?}",
         start.elapsed()
     );
@@ -231,7 +238,10 @@ fn process_limit_binds() {
 
 #[test]
 fn huge_allocation_is_a_memory_failure() {
-    let sb = sandbox(tight());
+    let sb = sandbox(Limits {
+        address_space_bytes: 512 << 20,
+        ..tight()
+    });
     require_full_isolation(&sb);
     let o = run(&sb, "x = bytearray(10 * 1024 ** 3)\n");
     assert_eq!(o.failure, Some(FailureKind::Memory), "{o:?}");
@@ -379,7 +389,7 @@ fn child_outliving_its_parent_is_killed() {
     assert_eq!(o.failure, Some(FailureKind::Killed), "{o:?}");
     assert!(o.detail.contains("left 1 process"), "{o:?}");
     assert!(
-        start.elapsed() < Duration::from_secs(3),
+        start.elapsed() < Duration::from_secs(6),
         "took {:?}",
         start.elapsed()
     );
@@ -397,7 +407,7 @@ fn output_flood_is_cut_off() {
     );
     assert_eq!(o.failure, Some(FailureKind::OutputLimit), "{o:?}");
     assert!(
-        start.elapsed() < Duration::from_secs(3),
+        start.elapsed() < Duration::from_secs(6),
         "took {:?}",
         start.elapsed()
     );
