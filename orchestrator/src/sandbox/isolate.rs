@@ -43,7 +43,9 @@ pub(crate) struct Slot {
 impl Slot {
     /// Take the first free uid of the range and set up its cgroup.
     pub fn acquire(p: &Protections, limits: &Limits) -> Result<Slot, SandboxError> {
-        let dir = std::env::temp_dir().join("assay-sandbox-slots");
+        // SAFETY: geteuid has no preconditions.
+        let euid = unsafe { libc::geteuid() };
+        let dir = std::env::temp_dir().join(format!("assay-sandbox-slots-{euid}"));
         std::fs::create_dir_all(&dir).map_err(|e| SandboxError::io("create", &dir, e))?;
         for i in 0..UID_RANGE {
             let uid = UID_BASE + i;

@@ -591,3 +591,4 @@ fn bench_canonical_throughput() {
         );
     }
 }
+
