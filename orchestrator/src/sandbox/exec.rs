@@ -48,6 +48,8 @@ pub(crate) struct RawRun {
     pub result: Vec<u8>,
     pub cpu: Duration,
     pub wall: Duration,
+    /// The kernel's OOM killer killed a process of the program (memory cgroup limit).
+    pub oom_killed: bool,
 }
 
 /// What to start: the command line, environment and (without a mount namespace) directory.
@@ -73,6 +75,7 @@ pub(crate) fn supervise(
     namespaced: bool,
 ) -> Result<RawRun, SandboxError> {
     let start = Instant::now();
+    let oom_before = slot.oom_kills();
     let (program, args) = launch
         .argv
         .split_first()
@@ -167,7 +170,9 @@ pub(crate) fn supervise(
     let stdout = stdout_rx.recv_timeout(grace).unwrap_or_default();
     let stderr = stderr_rx.recv_timeout(grace).unwrap_or_default();
     let result = result_rx.recv_timeout(grace).unwrap_or_default().bytes;
+    let oom_killed = slot.oom_kills() > oom_before;
     Ok(RawRun {
+        oom_killed,
         exit,
         killed_for,
         stdout,

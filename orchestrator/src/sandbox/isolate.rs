@@ -21,7 +21,7 @@ use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
-use super::probe::Protections;
+use super::probe::{CgroupDir, Protections};
 use super::{Limits, SandboxError};
 
 /// First uid of the range handed to sandbox slots (one uid per slot, never a real account).
@@ -32,16 +32,19 @@ const UID_RANGE: u32 = 4096;
 pub(crate) const INTERPRETER_MOUNT: &str = ".interpreter";
 
 /// One slot: an unprivileged uid owned by this process (by `flock` on a lock file, released
-/// when the process dies) and, where available, a cgroup whose `pids.max` bounds it.
+/// when the process dies) and, where available, cgroups that bound its processes and memory.
 #[derive(Debug)]
 pub(crate) struct Slot {
     pub uid: u32,
-    pub cgroup: Option<PathBuf>,
+    /// The slot's `pids` group, if any.
+    pub pids: Option<PathBuf>,
+    /// The slot's `memory` group and whether it is cgroup v2, if any.
+    pub memory: Option<(PathBuf, bool)>,
     _lock: File,
 }
 
 impl Slot {
-    /// Take the first free uid of the range and set up its cgroup.
+    /// Take the first free uid of the range and set up its cgroups.
     pub fn acquire(p: &Protections, limits: &Limits) -> Result<Slot, SandboxError> {
         // SAFETY: geteuid has no preconditions.
         let euid = unsafe { libc::geteuid() };
@@ -55,23 +58,27 @@ impl Slot {
             if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
                 continue;
             }
-            let cgroup = match &p.cgroup_pids {
-                Some(base) => {
-                    let cg = base.join(format!("uid-{uid}"));
-                    if !cg.is_dir() {
-                        std::fs::create_dir(&cg)
-                            .map_err(|e| SandboxError::io("create cgroup", &cg, e))?;
+            let name = format!("uid-{uid}");
+            let pids = match &p.cgroup_pids {
+                Some(cg) => Some(make_group(cg, &name, "pids", limits.max_processes)?),
+                None => None,
+            };
+            let memory = match &p.cgroup_memory {
+                Some(cg) => {
+                    let dir = make_group(cg, &name, "memory", limits.memory_bytes)?;
+                    if !cg.v2 {
+                        // No swapping around the limit (fails harmlessly without swap accounting).
+                        let memsw = dir.join("memory.memsw.limit_in_bytes");
+                        let _ = std::fs::write(&memsw, limits.memory_bytes.to_string());
                     }
-                    let max = cg.join("pids.max");
-                    std::fs::write(&max, limits.max_processes.to_string())
-                        .map_err(|e| SandboxError::io("write", &max, e))?;
-                    Some(cg)
+                    Some((dir, cg.v2))
                 }
                 None => None,
             };
             return Ok(Slot {
                 uid,
-                cgroup,
+                pids,
+                memory,
                 _lock: file,
             });
         }
@@ -81,16 +88,45 @@ impl Slot {
         })
     }
 
-    /// Pids still in the slot's cgroup (empty without a cgroup).
+    /// The slot's groups (each has a `cgroup.procs` the program joins).
+    pub fn groups(&self) -> impl Iterator<Item = &PathBuf> {
+        self.pids
+            .iter()
+            .chain(self.memory.iter().map(|(dir, _)| dir))
+    }
+
+    /// Pids still in the slot's cgroups (empty without one).
     pub fn remaining_pids(&self) -> Vec<i32> {
-        let Some(cg) = &self.cgroup else {
-            return Vec::new();
+        let mut pids: Vec<i32> = self
+            .groups()
+            .flat_map(|cg| {
+                std::fs::read_to_string(cg.join("cgroup.procs"))
+                    .unwrap_or_default()
+                    .lines()
+                    .filter_map(|l| l.trim().parse().ok())
+                    .collect::<Vec<i32>>()
+            })
+            .collect();
+        pids.sort_unstable();
+        pids.dedup();
+        pids
+    }
+
+    /// Processes the kernel's OOM killer has killed in this slot so far (cumulative).
+    pub fn oom_kills(&self) -> u64 {
+        let Some((dir, v2)) = &self.memory else {
+            return 0;
         };
-        std::fs::read_to_string(cg.join("cgroup.procs"))
+        let file = if *v2 {
+            "memory.events"
+        } else {
+            "memory.oom_control"
+        };
+        std::fs::read_to_string(dir.join(file))
             .unwrap_or_default()
             .lines()
-            .filter_map(|l| l.trim().parse().ok())
-            .collect()
+            .find_map(|l| l.strip_prefix("oom_kill ")?.trim().parse().ok())
+            .unwrap_or(0)
     }
 
     /// Kill whatever is left in the slot and wait (up to `patience`) until it is gone.
@@ -111,10 +147,26 @@ impl Slot {
     }
 }
 
+/// Create (or reuse) the slot group `name` under `cg` and set its limit.
+fn make_group(
+    cg: &CgroupDir,
+    name: &str,
+    controller: &str,
+    limit: u64,
+) -> Result<PathBuf, SandboxError> {
+    let dir = cg.dir.join(name);
+    if !dir.is_dir() {
+        std::fs::create_dir(&dir).map_err(|e| SandboxError::io("create cgroup", &dir, e))?;
+    }
+    let file = dir.join(cg.limit_file(controller));
+    std::fs::write(&file, limit.to_string()).map_err(|e| SandboxError::io("write", &file, e))?;
+    Ok(dir)
+}
+
 impl Drop for Slot {
     fn drop(&mut self) {
-        if let Some(cg) = &self.cgroup {
-            if self.remaining_pids().is_empty() {
+        if self.remaining_pids().is_empty() {
+            for cg in self.groups() {
                 let _ = std::fs::remove_dir(cg);
             }
         }
@@ -125,8 +177,8 @@ impl Drop for Slot {
 pub(crate) struct ChildSetup {
     pub mode: Mode,
     pub uid: u32,
-    /// `cgroup.procs` of the slot, opened for writing (close-on-exec).
-    pub cgroup_procs: Option<OwnedFd>,
+    /// `cgroup.procs` of each of the slot's groups, opened for writing (close-on-exec).
+    pub cgroup_procs: Vec<OwnedFd>,
     /// Host path of the work dir, bound onto `/tmp`.
     pub workdir: CString,
     /// Host path of the interpreter installation and its mount point inside the work dir.
@@ -183,17 +235,15 @@ impl ChildSetup {
         limits: &Limits,
         seccomp: bool,
     ) -> Result<ChildSetup, SandboxError> {
-        let cgroup_procs = match &slot.cgroup {
-            Some(cg) => {
-                let path = cg.join("cgroup.procs");
-                let f = std::fs::OpenOptions::new()
-                    .write(true)
-                    .open(&path)
-                    .map_err(|e| SandboxError::io("open", &path, e))?;
-                Some(OwnedFd::from(f))
-            }
-            None => None,
-        };
+        let mut cgroup_procs = Vec::new();
+        for cg in slot.groups() {
+            let path = cg.join("cgroup.procs");
+            let f = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .map_err(|e| SandboxError::io("open", &path, e))?;
+            cgroup_procs.push(OwnedFd::from(f));
+        }
         let mut hide = Vec::new();
         let home = std::env::var_os("HOME").map(PathBuf::from);
         let candidates = [
@@ -251,7 +301,7 @@ impl ChildSetup {
         // before the fork; on failure we return the errno and std reports it to the parent.
         unsafe {
             check(libc::setsid())?;
-            if let Some(fd) = &self.cgroup_procs {
+            for fd in &self.cgroup_procs {
                 check(libc::write(fd.as_raw_fd(), b"0".as_ptr().cast(), 1) as libc::c_int)?;
             }
             let ns = libc::CLONE_NEWNS

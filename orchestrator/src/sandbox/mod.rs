@@ -47,6 +47,8 @@ pub struct Limits {
     pub address_space_bytes: u64,
     /// Processes and threads the program may have at once (`pids.max`, `RLIMIT_NPROC`).
     pub max_processes: u64,
+    /// Memory of all the program's processes together (memory cgroup, where available).
+    pub memory_bytes: u64,
     pub file_size_bytes: u64,
     pub open_files: u64,
     /// Bytes kept of stdout and of stderr; writing more kills the program.
@@ -60,6 +62,7 @@ impl Default for Limits {
             wall: Duration::from_secs(15),
             address_space_bytes: 1 << 30,
             max_processes: 32,
+            memory_bytes: 1 << 30,
             file_size_bytes: 16 << 20,
             open_files: 64,
             output_bytes: 1 << 20,

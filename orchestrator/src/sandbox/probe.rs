@@ -24,7 +24,9 @@ pub struct Protections {
     /// it starts dies with it).
     pub pid_namespace: bool,
     /// A cgroup whose `pids.max` bounds the number of processes per program.
-    pub cgroup_pids: Option<PathBuf>,
+    pub cgroup_pids: Option<CgroupDir>,
+    /// A cgroup whose memory limit bounds the memory of all the program's processes together.
+    pub cgroup_memory: Option<CgroupDir>,
     /// A seccomp filter that refuses every socket family but `AF_UNIX` (and io_uring).
     pub seccomp: bool,
 }
@@ -56,7 +58,8 @@ impl Protections {
             network_namespace,
             mount_namespace,
             pid_namespace,
-            cgroup_pids: find_pids_cgroup(),
+            cgroup_pids: find_cgroup("pids"),
+            cgroup_memory: find_cgroup("memory"),
             seccomp: super::isolate::SECCOMP_SUPPORTED
                 && try_in_child(super::isolate::install_seccomp_in_child),
         }
@@ -120,11 +123,15 @@ impl Protections {
             ),
         ];
         lines.push(match &self.cgroup_pids {
-            Some(dir) => format!("on  process count: cgroup pids.max under {}", dir.display()),
+            Some(cg) => format!("on  process count: cgroup pids.max under {}", cg.dir.display()),
             None if self.process_limit_binds() => {
                 "on  process count: RLIMIT_NPROC on the dedicated uid".to_string()
             }
             None => "OFF process count: no pids cgroup and no dedicated uid; a fork bomb is not contained".to_string(),
+        });
+        lines.push(match &self.cgroup_memory {
+            Some(cg) => format!("on  total memory: cgroup limit under {}", cg.dir.display()),
+            None => "OFF total memory: no memory cgroup; only the per-process address-space limit applies".to_string(),
         });
         lines.push(
             "on  rlimits: CPU seconds, address space, processes, file size, open files; wall-clock kill".to_string(),
@@ -164,44 +171,80 @@ fn try_in_child(f: impl Fn() -> bool) -> bool {
     }
 }
 
-/// A cgroup directory where this process may create per-slot groups with a `pids.max`.
-fn find_pids_cgroup() -> Option<PathBuf> {
+/// A cgroup controller this process can use for per-slot groups.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CgroupDir {
+    /// `<our group>/assay-sandbox` in the controller's hierarchy; slots are groups inside it.
+    pub dir: PathBuf,
+    /// cgroup v2 (`pids.max`, `memory.max`) rather than v1 (`pids.max`, `memory.limit_in_bytes`).
+    pub v2: bool,
+}
+
+impl CgroupDir {
+    /// The file that sets the limit for `controller`.
+    pub(crate) fn limit_file(&self, controller: &str) -> &'static str {
+        match (controller, self.v2) {
+            ("memory", false) => "memory.limit_in_bytes",
+            ("memory", true) => "memory.max",
+            _ => "pids.max",
+        }
+    }
+}
+
+/// Where this process may create per-slot groups for `controller` (`pids` or `memory`).
+fn find_cgroup(controller: &str) -> Option<CgroupDir> {
     let own = std::fs::read_to_string("/proc/self/cgroup").ok()?;
-    // cgroup v1: a hierarchy with the pids controller, mounted at /sys/fs/cgroup/pids.
+    // cgroup v1: a hierarchy with the controller, mounted at /sys/fs/cgroup/<controller>.
     for line in own.lines() {
         let mut parts = line.splitn(3, ':');
         let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
-        if controllers.split(',').any(|c| c == "pids") {
-            let base = Path::new("/sys/fs/cgroup/pids").join(path.trim_start_matches('/'));
-            if let Some(dir) = try_create(&base) {
-                return Some(dir);
+        if controllers.split(',').any(|c| c == controller) {
+            let base = Path::new("/sys/fs/cgroup")
+                .join(controller)
+                .join(path.trim_start_matches('/'));
+            let cg = CgroupDir {
+                dir: base.join(CGROUP_DIR),
+                v2: false,
+            };
+            if try_create(&cg, controller) {
+                return Some(cg);
             }
         }
     }
-    // cgroup v2: the pids controller must be enabled for our group's children.
+    // cgroup v2: the controller must be enabled for our group's children.
     let path = own.lines().find_map(|l| l.strip_prefix("0::"))?;
     for mount in ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"] {
         let base = Path::new(mount).join(path.trim_start_matches('/'));
         let enabled =
             std::fs::read_to_string(base.join("cgroup.subtree_control")).unwrap_or_default();
-        if enabled.split_whitespace().any(|c| c == "pids") {
-            if let Some(dir) = try_create(&base) {
-                return Some(dir);
+        if enabled.split_whitespace().any(|c| c == controller) {
+            let cg = CgroupDir {
+                dir: base.join(CGROUP_DIR),
+                v2: true,
+            };
+            if try_create(&cg, controller) {
+                return Some(cg);
             }
         }
     }
     None
 }
 
-/// Create `<base>/assay-sandbox` (kept) and a probe group inside it (removed again).
-fn try_create(base: &Path) -> Option<PathBuf> {
-    let dir = base.join(CGROUP_DIR);
-    if !dir.is_dir() {
-        std::fs::create_dir(&dir).ok()?;
+/// Create `cg.dir` (kept) and a probe group inside it (removed again) whose limit can be set.
+fn try_create(cg: &CgroupDir, controller: &str) -> bool {
+    if !cg.dir.is_dir() && std::fs::create_dir(&cg.dir).is_err() {
+        return false;
     }
-    let probe = dir.join(format!("probe-{}", std::process::id()));
+    if cg.v2 {
+        // Children of assay-sandbox need the controller too.
+        let _ = std::fs::write(
+            cg.dir.join("cgroup.subtree_control"),
+            format!("+{controller}"),
+        );
+    }
+    let probe = cg.dir.join(format!("probe-{}", std::process::id()));
     let _ = std::fs::create_dir(&probe);
-    let ok = std::fs::write(probe.join("pids.max"), "8").is_ok();
+    let ok = std::fs::write(probe.join(cg.limit_file(controller)), "67108864").is_ok();
     let _ = std::fs::remove_dir(&probe);
-    ok.then_some(dir)
+    ok
 }

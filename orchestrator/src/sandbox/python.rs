@@ -184,6 +184,13 @@ pub(crate) fn classify(raw: &RawRun, nonce: &str, limits: &Limits) -> Outcome {
     let stderr = String::from_utf8_lossy(&raw.stderr.bytes);
     let reported = result.strip_prefix(nonce).map(str::trim);
     let (failure, detail) = match (raw.killed_for, reported) {
+        _ if raw.oom_killed => (
+            Some(FailureKind::Memory),
+            format!(
+                "a process was killed at the memory limit of {} MiB",
+                limits.memory_bytes >> 20
+            ),
+        ),
         (Some(KillReason::WallClock), _) => (
             Some(FailureKind::Timeout),
             format!(

@@ -592,3 +592,30 @@ fn bench_canonical_throughput() {
     }
 }
 
+#[test]
+fn memory_of_many_processes_is_bounded_together() {
+    let sb = sandbox(Limits {
+        memory_bytes: 512 << 20,
+        ..tight()
+    });
+    require_full_isolation(&sb);
+    assert!(
+        sb.protections().cgroup_memory.is_some(),
+        "no memory cgroup on this host"
+    );
+    // Each child stays under the per-process address-space limit; together they do not.
+    let src = "import os, time\n\
+        kids = []\n\
+        for _ in range(8):\n\
+        \x20   pid = os.fork()\n\
+        \x20   if pid == 0:\n\
+        \x20       x = b'x' * (200 << 20)\n\
+        \x20       time.sleep(30)\n\
+        \x20       os._exit(0)\n\
+        \x20   kids.append(pid)\n\
+        for pid in kids:\n\
+        \x20   os.waitpid(pid, 0)\n";
+    let o = run(&sb, src);
+    assert_eq!(o.failure, Some(FailureKind::Memory), "{o:?}");
+    assert_unharmed(&sb);
+}
