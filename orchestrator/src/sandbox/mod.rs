@@ -4,9 +4,9 @@
 //! seconds, address space, processes, file size, open files) and a wall-clock limit that kills
 //! the whole group, with a scrubbed environment and stdin closed. Where the host allows it (see
 //! [`Protections::probe`]) it also gets private network, mount, pid, ipc and uts namespaces, an
-//! unprivileged uid of its own (one per parallel slot, so process limits bind), a `pids` cgroup,
-//! and a seccomp filter that refuses network sockets. Without network isolation the sandbox
-//! refuses to start unless the policy accepts that risk explicitly.
+//! unprivileged uid of its own (one per parallel slot, so process limits bind), `pids` and
+//! `memory` cgroups, and a seccomp filter that refuses network sockets. Without network
+//! isolation the sandbox refuses to start unless the policy accepts that risk explicitly.
 //!
 //! - `probe.rs`: which protections this host provides.
 //! - `isolate.rs`: slots (uid, cgroup) and the fork/exec-time isolation.
@@ -20,6 +20,7 @@ mod passk;
 mod probe;
 mod python;
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests;
 
 use std::path::{Path, PathBuf};
@@ -284,6 +285,14 @@ impl Sandbox {
             return Err(SandboxError::NoNetworkIsolation);
         }
         let mode = Mode::choose(&protections);
+        if mode == Mode::Bare && protections.root && !reachable_by_others(&python.executable) {
+            return Err(SandboxError::Interpreter(format!(
+                "{} is not reachable by an unprivileged user (a directory on its path is private), \
+                 and without a mount namespace it cannot be mounted elsewhere; use a Python \
+                 installed outside a private home directory",
+                python.executable.display()
+            )));
+        }
         Ok(Sandbox {
             limits,
             protections,
@@ -301,6 +310,27 @@ impl Sandbox {
         &self.limits
     }
 
+    /// What to tell the user at start-up: the interpreter, the limits, then one line per
+    /// protection saying whether it is active on this host.
+    pub fn notice(&self) -> Vec<String> {
+        let l = &self.limits;
+        let mut lines = vec![format!(
+            "sandbox: {} under limits of {}s CPU, {:.0}s wall clock, {} MiB address space per process, \
+             {} MiB in all, {} processes, {} MiB files, {} open files, {} KiB of output",
+            self.python.executable.display(),
+            l.cpu_seconds,
+            l.wall.as_secs_f64(),
+            l.address_space_bytes >> 20,
+            l.memory_bytes >> 20,
+            l.max_processes,
+            l.file_size_bytes >> 20,
+            l.open_files,
+            l.output_bytes >> 10,
+        )];
+        lines.extend(self.protections.describe());
+        lines
+    }
+
     /// The uids of the slots this sandbox holds now (idle ones), for diagnostics.
     pub fn slot_uids(&self) -> Vec<u32> {
         self.slots
@@ -314,10 +344,11 @@ impl Sandbox {
     pub fn run(&self, program: &Program) -> Result<Outcome, SandboxError> {
         let slot = self.take_slot()?;
         let result = self.run_in(&slot, program);
-        if !matches!(result, Err(SandboxError::Leftover { .. })) {
-            if let Ok(mut slots) = self.slots.lock() {
-                slots.push(slot);
-            }
+        // A slot whose processes survived is dropped, never reused.
+        if !matches!(result, Err(SandboxError::Leftover { .. }))
+            && let Ok(mut slots) = self.slots.lock()
+        {
+            slots.push(slot);
         }
         result
     }
@@ -422,6 +453,13 @@ impl Sandbox {
         )?;
         Ok(python::classify(&raw, &nonce, &self.limits))
     }
+}
+
+/// Whether every directory on the way to `path` is searchable, and `path` executable, by others.
+fn reachable_by_others(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    path.ancestors()
+        .all(|p| std::fs::metadata(p).is_ok_and(|m| m.permissions().mode() & 0o001 != 0))
 }
 
 /// A fresh private work directory owned by the slot's uid, removed on drop.

@@ -36,22 +36,25 @@ impl Protections {
     pub fn probe() -> Protections {
         // SAFETY: geteuid has no preconditions.
         let root = unsafe { libc::geteuid() } == 0;
-        let ns = libc::CLONE_NEWNS | libc::CLONE_NEWNET | libc::CLONE_NEWPID;
+        let ns = libc::CLONE_NEWNS
+            | libc::CLONE_NEWNET
+            | libc::CLONE_NEWPID
+            | libc::CLONE_NEWIPC
+            | libc::CLONE_NEWUTS;
         let user_namespace = try_in_child(|| unshare(libc::CLONE_NEWUSER));
-        let (network_namespace, mount_namespace, pid_namespace) = if root
-            && try_in_child(|| unshare(ns | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS))
-        {
-            (true, true, true)
-        } else if !root && user_namespace && try_in_child(|| unshare(libc::CLONE_NEWUSER | ns)) {
-            (true, true, true)
-        } else {
-            let with_user = if root { 0 } else { libc::CLONE_NEWUSER };
-            (
-                try_in_child(|| unshare(with_user | libc::CLONE_NEWNET)),
-                try_in_child(|| unshare(with_user | libc::CLONE_NEWNS)),
-                try_in_child(|| unshare(with_user | libc::CLONE_NEWPID)),
-            )
-        };
+        // Root unshares directly; anyone else needs a user namespace to own the others.
+        let all = if root { ns } else { ns | libc::CLONE_NEWUSER };
+        let (network_namespace, mount_namespace, pid_namespace) =
+            if (root || user_namespace) && try_in_child(|| unshare(all)) {
+                (true, true, true)
+            } else {
+                let with_user = if root { 0 } else { libc::CLONE_NEWUSER };
+                (
+                    try_in_child(|| unshare(with_user | libc::CLONE_NEWNET)),
+                    try_in_child(|| unshare(with_user | libc::CLONE_NEWNS)),
+                    try_in_child(|| unshare(with_user | libc::CLONE_NEWPID)),
+                )
+            };
         Protections {
             root,
             user_namespace,

@@ -346,6 +346,7 @@ pub fn load_humaneval_jsonl(path: &Path) -> Result<Vec<HumanEvalProblem>, Sandbo
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

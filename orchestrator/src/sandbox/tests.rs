@@ -619,3 +619,16 @@ fn memory_of_many_processes_is_bounded_together() {
     assert_eq!(o.failure, Some(FailureKind::Memory), "{o:?}");
     assert_unharmed(&sb);
 }
+
+#[test]
+fn notice_names_interpreter_limits_and_protections() {
+    let sb = sandbox(Limits::default());
+    let lines = sb.notice();
+    assert!(
+        lines[0].contains("python")
+            && lines[0].contains("10s CPU")
+            && lines[0].contains("32 processes"),
+        "{lines:#?}"
+    );
+    assert_eq!(lines.len(), 1 + sb.protections().describe().len());
+}
