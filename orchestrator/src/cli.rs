@@ -4,11 +4,7 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "assay",
-    version,
-    about = "Evaluate language models across task categories on the GPUs (or CPU) you have"
-)]
+#[command(name = "assay", version, about = "Evaluate language models across task categories on the GPUs (or CPU) you have")]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,

@@ -6,11 +6,7 @@ fn main() -> ExitCode {
     let cli = match assay::cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
-            let code = if e.use_stderr() {
-                assay::error::EXIT_INPUT
-            } else {
-                assay::error::EXIT_OK
-            };
+            let code = if e.use_stderr() { assay::error::EXIT_INPUT } else { assay::error::EXIT_OK };
             let _ = e.print();
             return ExitCode::from(code);
         }

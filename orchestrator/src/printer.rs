@@ -51,11 +51,7 @@ pub fn render_table(headers: &[&str], rows: &[Vec<String>]) -> String {
             width[i] = width[i].max(cell.chars().count());
         }
     }
-    let numeric = |s: &str| {
-        !s.is_empty()
-            && s.chars()
-                .all(|c| c.is_ascii_digit() || ".,-+%x×".contains(c))
-    };
+    let numeric = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_digit() || ".,-+%x×".contains(c));
     let fmt_row = |cells: Vec<&str>| -> String {
         let mut line = String::new();
         for (i, cell) in cells.iter().enumerate() {
@@ -77,9 +73,7 @@ pub fn render_table(headers: &[&str], rows: &[Vec<String>]) -> String {
     };
     let mut out = vec![fmt_row(headers.to_vec())];
     for row in rows {
-        let cells: Vec<&str> = (0..cols)
-            .map(|i| row.get(i).map(String::as_str).unwrap_or(""))
-            .collect();
+        let cells: Vec<&str> = (0..cols).map(|i| row.get(i).map(String::as_str).unwrap_or("")).collect();
         out.push(fmt_row(cells));
     }
     out.join("\n")

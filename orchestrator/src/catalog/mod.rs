@@ -19,9 +19,7 @@ pub enum CatalogError {
 /// Load the embedded catalog, with `overlay` (a user's catalog directory) layered over it.
 pub fn load(overlay: Option<&Path>) -> Result<Catalog, CatalogError> {
     let _ = overlay;
-    Err(CatalogError::Invalid(
-        "catalog loading: not yet implemented".into(),
-    ))
+    Err(CatalogError::Invalid("catalog loading: not yet implemented".into()))
 }
 
 /// A model's checkpoint found on local disk (a directory or an HF cache snapshot).

@@ -135,10 +135,7 @@ pub struct FilterPipeline {
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum DataState {
     /// Rows counted per split; `hash` is the sha256 of the manifest and data files.
-    Ready {
-        splits: BTreeMap<String, u64>,
-        hash: String,
-    },
+    Ready { splits: BTreeMap<String, u64>, hash: String },
     /// The manifest validates but its data file is absent.
     Missing { reason: String },
 }

@@ -632,3 +632,4 @@ fn notice_names_interpreter_limits_and_protections() {
     );
     assert_eq!(lines.len(), 1 + sb.protections().describe().len());
 }
+
