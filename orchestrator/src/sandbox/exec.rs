@@ -67,9 +67,8 @@ enum Event {
 /// Run `launch` isolated by `setup` in `slot`, under `limits`.
 pub(crate) fn supervise(
     launch: Launch,
-    mut setup: ChildSetup,
+    setup: ChildSetup,
     result_read: OwnedFd,
-    result_write: OwnedFd,
     limits: &Limits,
     slot: &Slot,
     namespaced: bool,
@@ -90,7 +89,6 @@ pub(crate) fn supervise(
     if let Some(cwd) = &launch.cwd {
         cmd.current_dir(cwd);
     }
-    setup.result_fd = std::os::fd::AsRawFd::as_raw_fd(&result_write);
     // SAFETY: `in_child` makes only async-signal-safe calls on data prepared before the fork
     // (see isolate.rs); it is the only code that runs between fork and exec.
     unsafe {
@@ -99,8 +97,8 @@ pub(crate) fn supervise(
     let mut child = cmd
         .spawn()
         .map_err(|e| SandboxError::Spawn(e.to_string()))?;
+    // Closes our copies of the pipe ends the program holds (they live in `setup`).
     drop(cmd);
-    drop(result_write);
     let pid = child.id() as libc::pid_t;
 
     let (tx, rx) = mpsc::channel();

@@ -28,8 +28,10 @@ use super::{Limits, SandboxError};
 pub(crate) const UID_BASE: u32 = 0x7000_0000;
 /// Number of uids in the range (slots a host can run at once, across processes).
 const UID_RANGE: u32 = 4096;
-/// Where the interpreter's installation is mounted inside the work dir (read-only).
-pub(crate) const INTERPRETER_MOUNT: &str = ".interpreter";
+/// Where the interpreter's installation appears to the program (read-only).
+pub(crate) const INTERPRETER_DIR: &std::ffi::CStr = c"/tmp/.interpreter";
+/// Where the work dir (runner and program) appears to the program (read-only).
+pub(crate) const PROGRAM_DIR: &std::ffi::CStr = c"/tmp/.program";
 
 /// One slot: an unprivileged uid owned by this process (by `flock` on a lock file, released
 /// when the process dies) and, where available, cgroups that bound its processes and memory.
@@ -179,15 +181,19 @@ pub(crate) struct ChildSetup {
     pub uid: u32,
     /// `cgroup.procs` of each of the slot's groups, opened for writing (close-on-exec).
     pub cgroup_procs: Vec<OwnedFd>,
-    /// Host path of the work dir, bound onto `/tmp`.
-    pub workdir: CString,
-    /// Host path of the interpreter installation and its mount point inside the work dir.
-    pub interpreter_src: CString,
-    pub interpreter_dst: CString,
+    /// Host paths of the work dir (runner and program, read-only to the program) and of the
+    /// interpreter's installation. The child opens them before the tmpfs over `/tmp` hides
+    /// them, and binds them from `/proc/self/fd/N`.
+    workdir: CString,
+    interpreter: CString,
+    /// Options of the tmpfs that becomes `/tmp` (size limit, owned by the program's uid).
+    tmpfs_opts: CString,
     /// Existing directories covered by an empty read-only tmpfs.
     pub hide: Vec<CString>,
-    /// The pipe end the program reports its result on (close-on-exec cleared in the child).
-    pub result_fd: RawFd,
+    /// Pipe ends the program keeps across exec (result write end, nonce read end), owned here
+    /// so that the parent's copies close when the command is dropped after spawning.
+    _keep: [OwnedFd; 2],
+    keep_fds: [RawFd; 2],
     /// `(resource, soft, hard)`.
     pub rlimits: Vec<(libc::__rlimit_resource_t, libc::rlim_t, libc::rlim_t)>,
     pub seccomp: bool,
@@ -231,7 +237,7 @@ impl ChildSetup {
         slot: &Slot,
         workdir: &Path,
         interpreter_prefix: &Path,
-        result_fd: RawFd,
+        keep: [OwnedFd; 2],
         limits: &Limits,
         seccomp: bool,
     ) -> Result<ChildSetup, SandboxError> {
@@ -275,15 +281,25 @@ impl ChildSetup {
             same(libc::RLIMIT_CORE, 0),
         ];
         let map = |s: String| CString::new(s).map_err(|_| SandboxError::Setup("uid map".into()));
+        let owner = if mode == Mode::Privileged {
+            (slot.uid, slot.uid)
+        } else {
+            (own_uid, own_gid)
+        };
+        let tmpfs_opts = map(format!(
+            "size={},nr_inodes=16384,mode=0700,uid={},gid={}",
+            limits.disk_bytes, owner.0, owner.1
+        ))?;
         Ok(ChildSetup {
             mode,
             uid: slot.uid,
             cgroup_procs,
             workdir: cstr(workdir)?,
-            interpreter_src: cstr(interpreter_prefix)?,
-            interpreter_dst: cstr(&workdir.join(INTERPRETER_MOUNT))?,
+            interpreter: cstr(interpreter_prefix)?,
+            tmpfs_opts,
             hide,
-            result_fd,
+            keep_fds: [keep[0].as_raw_fd(), keep[1].as_raw_fd()],
+            _keep: keep,
             rlimits,
             seccomp,
             uid_map: map(format!("{own_uid} {own_uid} 1"))?,
@@ -328,8 +344,8 @@ impl ChildSetup {
                 }
                 self.mounts()?;
             }
-            if libc::fcntl(self.result_fd, libc::F_SETFD, 0) != 0 {
-                return Err(io::Error::last_os_error());
+            for &fd in &self.keep_fds {
+                check(libc::fcntl(fd, libc::F_SETFD, 0))?;
             }
             for &(resource, soft, hard) in &self.rlimits {
                 let lim = libc::rlimit {
@@ -359,13 +375,16 @@ impl ChildSetup {
         }
     }
 
-    /// Private mounts: the work dir becomes `/tmp` (the only writable place, with the
-    /// interpreter read-only inside it), homes and other shared writable dirs are covered by an
-    /// empty read-only tmpfs, and a fresh `/proc` shows only the namespace's processes.
+    /// Private mounts: `/tmp` becomes a fresh size-limited tmpfs (the only writable place),
+    /// with the work dir (runner and program) and the interpreter bound read-only inside it;
+    /// homes and other shared writable dirs are covered by an empty read-only tmpfs, and a
+    /// fresh `/proc` shows only the namespace's processes.
     unsafe fn mounts(&self) -> io::Result<()> {
         let none = std::ptr::null::<libc::c_char>();
         let data = std::ptr::null::<libc::c_void>();
-        // SAFETY: mount(2)/chdir(2) with NUL-terminated strings prepared before the fork.
+        let ro =
+            libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV;
+        // SAFETY: mount(2)/mkdir(2)/chdir(2) with NUL-terminated strings prepared before the fork.
         unsafe {
             check(libc::mount(
                 none,
@@ -374,27 +393,33 @@ impl ChildSetup {
                 libc::MS_REC | libc::MS_PRIVATE,
                 data,
             ))?;
-            let (src, dst) = (self.interpreter_src.as_ptr(), self.interpreter_dst.as_ptr());
+            // Opened here, inside the new mount namespace: a bind source must belong to it.
+            let path_flags = libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC;
+            let interpreter_fd = check(libc::open(self.interpreter.as_ptr(), path_flags))?;
+            let workdir_fd = check(libc::open(self.workdir.as_ptr(), path_flags))?;
+            let tmp_flags = libc::MS_NOSUID | libc::MS_NODEV;
+            let opts = self.tmpfs_opts.as_ptr().cast();
             check(libc::mount(
-                src,
-                dst,
-                none,
-                libc::MS_BIND | libc::MS_REC,
-                data,
-            ))?;
-            let ro = libc::MS_REMOUNT
-                | libc::MS_BIND
-                | libc::MS_RDONLY
-                | libc::MS_NOSUID
-                | libc::MS_NODEV;
-            check(libc::mount(none, dst, none, ro, data))?;
-            check(libc::mount(
-                self.workdir.as_ptr(),
+                c"tmpfs".as_ptr(),
                 c"/tmp".as_ptr(),
-                none,
-                libc::MS_BIND | libc::MS_REC,
-                data,
+                c"tmpfs".as_ptr(),
+                tmp_flags,
+                opts,
             ))?;
+            for (fd, dst) in [(interpreter_fd, INTERPRETER_DIR), (workdir_fd, PROGRAM_DIR)] {
+                let mut buf = [0u8; 32];
+                let src = fd_path(&mut buf, fd);
+                check(libc::mkdir(dst.as_ptr(), 0o755))?;
+                check(libc::mount(
+                    src,
+                    dst.as_ptr(),
+                    none,
+                    libc::MS_BIND | libc::MS_REC,
+                    data,
+                ))?;
+                check(libc::mount(none, dst.as_ptr(), none, ro, data))?;
+                libc::close(fd);
+            }
             let tmpfs_flags = libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
             for dir in &self.hide {
                 let opts = c"size=4k,mode=755";
@@ -422,6 +447,27 @@ impl ChildSetup {
         }
         Ok(())
     }
+}
+
+/// Write `/proc/self/fd/<fd>` and a NUL into `buf`, without allocating.
+fn fd_path(buf: &mut [u8; 32], fd: libc::c_int) -> *const libc::c_char {
+    const PREFIX: &[u8] = b"/proc/self/fd/";
+    buf[..PREFIX.len()].copy_from_slice(PREFIX);
+    let mut digits = [0u8; 10];
+    let (mut n, mut len) = (fd.unsigned_abs(), 0);
+    loop {
+        digits[len] = b'0' + (n % 10) as u8;
+        len += 1;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for i in 0..len {
+        buf[PREFIX.len() + i] = digits[len - 1 - i];
+    }
+    buf[PREFIX.len() + len] = 0;
+    buf.as_ptr().cast()
 }
 
 /// `mount_setattr(2)`: `/` read-only recursively, then `/tmp` writable again.
@@ -517,6 +563,24 @@ unsafe fn wait_and_exit(pid: libc::pid_t) -> ! {
             libc::_exit(128 + libc::WTERMSIG(status));
         }
         libc::_exit(libc::WEXITSTATUS(status));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn fd_path_is_formatted_without_allocation() {
+        for (fd, want) in [
+            (0, "/proc/self/fd/0"),
+            (7, "/proc/self/fd/7"),
+            (1234, "/proc/self/fd/1234"),
+        ] {
+            let mut buf = [0u8; 32];
+            let got = super::fd_path(&mut buf, fd);
+            // SAFETY: fd_path wrote a NUL-terminated string into `buf`, which outlives `got`.
+            let got = unsafe { std::ffi::CStr::from_ptr(got) };
+            assert_eq!(got.to_str(), Ok(want));
+        }
     }
 }
 

@@ -23,6 +23,8 @@ mod python;
 #[allow(clippy::unwrap_used)]
 mod tests;
 
+use std::io::Write;
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
@@ -50,6 +52,8 @@ pub struct Limits {
     pub max_processes: u64,
     /// Memory of all the program's processes together (memory cgroup, where available).
     pub memory_bytes: u64,
+    /// Size of the program's private `/tmp` (a tmpfs, with a mount namespace).
+    pub disk_bytes: u64,
     pub file_size_bytes: u64,
     pub open_files: u64,
     /// Bytes kept of stdout and of stderr; writing more kills the program.
@@ -64,6 +68,7 @@ impl Default for Limits {
             address_space_bytes: 1 << 30,
             max_processes: 32,
             memory_bytes: 1 << 30,
+            disk_bytes: 64 << 20,
             file_size_bytes: 16 << 20,
             open_files: 64,
             output_bytes: 1 << 20,
@@ -415,42 +420,45 @@ impl Sandbox {
             rand::random::<u64>()
         );
         let (result_read, result_write) = exec::pipe()?;
-        let fd = std::os::fd::AsRawFd::as_raw_fd(&result_write);
+        let (nonce_read, nonce_write) = exec::pipe()?;
+        // The nonce waits in the pipe's buffer; the runner reads it before the program starts.
+        std::fs::File::from(nonce_write)
+            .write_all(nonce.as_bytes())
+            .map_err(|e| SandboxError::Spawn(format!("writing the nonce: {e}")))?;
+        let fds = [result_write.as_raw_fd(), nonce_read.as_raw_fd()];
         let namespaced = self.mode != Mode::Bare;
-        let (root, interp_dir) = if namespaced {
+        let (root, interp_dir, program_dir) = if namespaced {
+            let dir = |c: &std::ffi::CStr| PathBuf::from(c.to_string_lossy().into_owned());
             (
                 PathBuf::from("/tmp"),
-                Path::new("/tmp").join(isolate::INTERPRETER_MOUNT),
+                dir(isolate::INTERPRETER_DIR),
+                dir(isolate::PROGRAM_DIR),
             )
         } else {
-            (workdir.path.clone(), self.python.prefix.clone())
+            (
+                workdir.path.clone(),
+                self.python.prefix.clone(),
+                workdir.path.clone(),
+            )
         };
-        let py = python::launch(&self.python, &interp_dir, &root, &nonce, fd)?;
+        let (argv, env) = python::launch(&self.python, &interp_dir, &program_dir, &root, fds)?;
         workdir.write("program.py", &program.source)?;
-        workdir.write("runner.py", &py.runner)?;
+        workdir.write("runner.py", python::RUNNER_SOURCE)?;
         let setup = ChildSetup::new(
             self.mode,
             slot,
             &workdir.path,
             &self.python.prefix,
-            fd,
+            [result_write, nonce_read],
             &self.limits,
             self.protections.seccomp,
         )?;
         let launch = exec::Launch {
-            argv: py.argv,
-            env: py.env,
+            argv,
+            env,
             cwd: (!namespaced).then(|| workdir.path.clone()),
         };
-        let raw = exec::supervise(
-            launch,
-            setup,
-            result_read,
-            result_write,
-            &self.limits,
-            slot,
-            namespaced,
-        )?;
+        let raw = exec::supervise(launch, setup, result_read, &self.limits, slot, namespaced)?;
         Ok(python::classify(&raw, &nonce, &self.limits))
     }
 }
@@ -482,15 +490,18 @@ impl WorkDir {
             .create(&path)
             .map_err(|e| SandboxError::io("create", &path, e))?;
         let dir = WorkDir { path };
-        let mount = dir.path.join(isolate::INTERPRETER_MOUNT);
-        std::fs::create_dir(&mount).map_err(|e| SandboxError::io("create", &mount, e))?;
-        std::fs::set_permissions(&mount, std::fs::Permissions::from_mode(0o755))
-            .map_err(|e| SandboxError::io("chmod", &mount, e))?;
         // SAFETY: geteuid has no preconditions.
         let root = unsafe { libc::geteuid() } == 0;
-        if root && mode != Mode::UserNamespace {
-            std::os::unix::fs::chown(&dir.path, Some(uid), Some(uid))
-                .map_err(|e| SandboxError::io("chown", &dir.path, e))?;
+        match mode {
+            // Bound read-only into the namespace, where the slot's uid must read it.
+            Mode::Privileged => {
+                std::fs::set_permissions(&dir.path, std::fs::Permissions::from_mode(0o755))
+                    .map_err(|e| SandboxError::io("chmod", &dir.path, e))?
+            }
+            // Used in place: the program's own directory.
+            Mode::Bare if root => std::os::unix::fs::chown(&dir.path, Some(uid), Some(uid))
+                .map_err(|e| SandboxError::io("chown", &dir.path, e))?,
+            Mode::Bare | Mode::UserNamespace => {}
         }
         Ok(dir)
     }

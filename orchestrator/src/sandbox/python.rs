@@ -66,8 +66,9 @@ impl Interpreter {
     }
 }
 
-/// The runner: executes `program.py` in a fresh `__main__` namespace and writes
-/// `<nonce> PASS` or `<nonce> FAIL <kind> <detail>` to the result descriptor.
+/// The runner: `runner.py RESULT_FD NONCE_FD PROGRAM` reads the nonce from its pipe (after
+/// which nothing the program can read holds it), executes the program in a fresh `__main__`
+/// namespace, and writes `<nonce> PASS` or `<nonce> FAIL <kind> <detail>` to the result pipe.
 const RUNNER: &str = r#"import os as _os, sys as _sys, traceback as _tb
 
 def _assay_leftover():
@@ -85,14 +86,13 @@ def _assay_leftover():
                 n += 1
     return n
 
-def _assay_run(nonce, fd):
+def _assay_run(fd, nonce_fd, path):
     me = _os.getpid()
-    try:
-        _os.unlink(__file__)
-    except OSError:
-        pass
-    with open('program.py', encoding='utf-8') as f:
+    nonce = _os.read(nonce_fd, 256).decode()
+    _os.close(nonce_fd)
+    with open(path, encoding='utf-8') as f:
         src = f.read()
+    _sys.argv = [path]
     kind, detail, err = None, '', None
     try:
         exec(compile(src, 'program.py', 'exec'), {'__name__': '__main__', '__builtins__': __builtins__})
@@ -128,30 +128,23 @@ def _assay_run(nonce, fd):
         pass
     _os._exit(0 if kind is None else 1)
 
-_assay_run(__NONCE__, __FD__)
+_assay_run(int(_sys.argv[1]), int(_sys.argv[2]), _sys.argv[3])
 "#;
 
-/// Files and command line for one Python program in `workdir` (host path).
-pub(crate) struct PythonLaunch {
-    /// Source of `runner.py`.
-    pub runner: String,
-    pub argv: Vec<std::ffi::OsString>,
-    pub env: Vec<(String, String)>,
-}
+/// The runner's source (written next to the program).
+pub(crate) const RUNNER_SOURCE: &str = RUNNER;
 
-/// Build the runner and command line. `root` is where the work dir appears to the program
-/// (`/tmp` with a mount namespace), `interp_dir` where the interpreter's prefix appears.
+/// Command line and environment for one Python program. `root` is the writable directory as
+/// the program sees it (`/tmp` with a mount namespace), `interp_dir` the interpreter's prefix
+/// and `program_dir` the directory holding `runner.py` and `program.py`, as the program sees them.
 pub(crate) fn launch(
     interp: &Interpreter,
     interp_dir: &Path,
+    program_dir: &Path,
     root: &Path,
-    nonce: &str,
-    result_fd: i32,
-) -> Result<PythonLaunch, SandboxError> {
+    fds: [i32; 2],
+) -> Result<(Vec<std::ffi::OsString>, Vec<(String, String)>), SandboxError> {
     let exe = interp_dir.join(interp.relative()?);
-    let runner = RUNNER
-        .replace("__NONCE__", &format!("'{nonce}'"))
-        .replace("__FD__", &result_fd.to_string());
     let path = format!(
         "{}:/usr/local/bin:/usr/bin:/bin",
         interp_dir.join("bin").display()
@@ -173,9 +166,12 @@ pub(crate) fn launch(
         exe.into_os_string(),
         "-I".into(),
         "-B".into(),
-        "runner.py".into(),
+        program_dir.join("runner.py").into_os_string(),
+        fds[0].to_string().into(),
+        fds[1].to_string().into(),
+        program_dir.join("program.py").into_os_string(),
     ];
-    Ok(PythonLaunch { runner, argv, env })
+    Ok((argv, env))
 }
 
 /// Turn what was observed into an outcome.

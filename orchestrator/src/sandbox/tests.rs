@@ -633,3 +633,19 @@ fn notice_names_interpreter_limits_and_protections() {
     assert_eq!(lines.len(), 1 + sb.protections().describe().len());
 }
 
+#[test]
+fn filling_the_disk_stops_at_the_private_tmp() {
+    let sb = sandbox(Limits {
+        disk_bytes: 8 << 20,
+        ..tight()
+    });
+    require_full_isolation(&sb);
+    let src = "for i in range(1000):\n    with open('f%d' % i, 'wb') as f:\n        f.write(b'x' * (1 << 20))\n";
+    let o = run(&sb, src);
+    assert_eq!(o.failure, Some(FailureKind::Exception), "{o:?}");
+    assert!(o.detail.contains("No space left on device"), "{o:?}");
+    // The runner and the program are read-only to it.
+    let o = run(&sb, "open('/tmp/.program/program.py', 'a').write('x')\n");
+    assert_eq!(o.failure, Some(FailureKind::Exception), "{o:?}");
+    assert_unharmed(&sb);
+}
