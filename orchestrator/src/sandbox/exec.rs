@@ -306,6 +306,19 @@ pub(crate) fn pipe() -> Result<(OwnedFd, OwnedFd), SandboxError> {
             std::io::Error::last_os_error()
         )));
     }
+    for fd in &mut fds {
+        // Keep clear of 0-2, which the child's stdio replaces (possible when our own are closed).
+        if *fd < 3 {
+            // SAFETY: duplicating a descriptor we own, then closing the original.
+            unsafe {
+                let high = libc::fcntl(*fd, libc::F_DUPFD_CLOEXEC, 3);
+                if high >= 0 {
+                    libc::close(*fd);
+                    *fd = high;
+                }
+            }
+        }
+    }
     // SAFETY: both descriptors were just created and are owned by nobody else.
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }

@@ -566,24 +566,6 @@ unsafe fn wait_and_exit(pid: libc::pid_t) -> ! {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn fd_path_is_formatted_without_allocation() {
-        for (fd, want) in [
-            (0, "/proc/self/fd/0"),
-            (7, "/proc/self/fd/7"),
-            (1234, "/proc/self/fd/1234"),
-        ] {
-            let mut buf = [0u8; 32];
-            let got = super::fd_path(&mut buf, fd);
-            // SAFETY: fd_path wrote a NUL-terminated string into `buf`, which outlives `got`.
-            let got = unsafe { std::ffi::CStr::from_ptr(got) };
-            assert_eq!(got.to_str(), Ok(want));
-        }
-    }
-}
-
 #[cfg(target_arch = "x86_64")]
 const AUDIT_ARCH: u32 = 0xC000_003E;
 #[cfg(target_arch = "aarch64")]
@@ -658,4 +640,23 @@ pub(crate) fn install_seccomp_in_child() -> bool {
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 pub(crate) fn install_seccomp_in_child() -> bool {
     false
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    #[test]
+    fn fd_path_is_formatted_without_allocation() {
+        for (fd, want) in [
+            (0, "/proc/self/fd/0"),
+            (7, "/proc/self/fd/7"),
+            (1234, "/proc/self/fd/1234"),
+        ] {
+            let mut buf = [0u8; 32];
+            let got = super::fd_path(&mut buf, fd);
+            // SAFETY: fd_path wrote a NUL-terminated string into `buf`, which outlives `got`.
+            let got = unsafe { std::ffi::CStr::from_ptr(got) };
+            assert_eq!(got.to_str(), Ok(want));
+        }
+    }
 }

@@ -8,6 +8,33 @@
 //! `memory` cgroups, and a seccomp filter that refuses network sockets. Without network
 //! isolation the sandbox refuses to start unless the policy accepts that risk explicitly.
 //!
+//! What holds with full isolation (root with namespaces and cgroups, as on CI; each point has a
+//! test in `tests.rs` that runs a hostile program):
+//! - No network: the network namespace has only a down loopback, and seccomp refuses every
+//!   socket family but `AF_UNIX` (and io_uring), so even a connection to the host's own
+//!   127.0.0.1 fails.
+//! - Files: the program runs as a uid that owns nothing on the host, with no groups or
+//!   capabilities and `no_new_privs`. Its only writable place is `/tmp`, a private tmpfs of
+//!   `disk_bytes` (also its working directory and `HOME`); the host's `/tmp`, home directories,
+//!   `/run`, `/var/tmp`, `/dev/shm`, `/mnt`, `/media`, `/srv` are hidden behind empty read-only
+//!   mounts; `/proc` shows only its own processes. Elsewhere the host filesystem stays
+//!   readable where world-readable (system libraries, `/etc`).
+//! - Processes: `pids.max` (and `RLIMIT_NPROC` on the slot's own uid) bound the count; the pid
+//!   namespace means that everything the program starts dies with it, even processes that
+//!   left its group or session; a program that leaves processes running fails as `killed`.
+//! - Time and memory: CPU seconds per process (`RLIMIT_CPU`), a wall clock for the whole run,
+//!   address space per process (`RLIMIT_AS`) and memory of all processes together (memory
+//!   cgroup); file size (`RLIMIT_FSIZE`), open files, and stdout/stderr capped at
+//!   `output_bytes` (a flood is killed, never buffered).
+//!
+//! What does not hold: the program shares the host kernel (a kernel exploit escapes any of
+//! this); it can read world-readable host files outside the hidden directories; CPU time is
+//! limited per process, so `max_processes` busy processes use that many times `cpu_seconds`
+//! until the wall clock ends them. Without root the program keeps its user's uid inside a user
+//! namespace (every mount read-only but `/tmp`), and `RLIMIT_NPROC` counts all of that user's
+//! processes; without namespaces only rlimits, the process group and seccomp remain, and
+//! [`Protections::describe`] says so at start-up. Landlock is not used.
+//!
 //! - `probe.rs`: which protections this host provides.
 //! - `isolate.rs`: slots (uid, cgroup) and the fork/exec-time isolation.
 //! - `exec.rs`: supervising one process (capture caps, timeouts, reaping).
@@ -441,7 +468,7 @@ impl Sandbox {
                 workdir.path.clone(),
             )
         };
-        let (argv, env) = python::launch(&self.python, &interp_dir, &program_dir, &root, fds)?;
+        let mut launch = python::launch(&self.python, &interp_dir, &program_dir, &root, fds)?;
         workdir.write("program.py", &program.source)?;
         workdir.write("runner.py", python::RUNNER_SOURCE)?;
         let setup = ChildSetup::new(
@@ -453,11 +480,7 @@ impl Sandbox {
             &self.limits,
             self.protections.seccomp,
         )?;
-        let launch = exec::Launch {
-            argv,
-            env,
-            cwd: (!namespaced).then(|| workdir.path.clone()),
-        };
+        launch.cwd = (!namespaced).then(|| workdir.path.clone());
         let raw = exec::supervise(launch, setup, result_read, &self.limits, slot, namespaced)?;
         Ok(python::classify(&raw, &nonce, &self.limits))
     }
@@ -470,7 +493,8 @@ fn reachable_by_others(path: &Path) -> bool {
         .all(|p| std::fs::metadata(p).is_ok_and(|m| m.permissions().mode() & 0o001 != 0))
 }
 
-/// A fresh private work directory owned by the slot's uid, removed on drop.
+/// A fresh host directory holding the runner and the program, removed on drop (owned by the
+/// slot's uid and used in place only without a mount namespace).
 struct WorkDir {
     path: PathBuf,
 }

@@ -18,7 +18,7 @@ pub struct Protections {
     pub user_namespace: bool,
     /// A private network namespace (only a down loopback device: nothing is reachable).
     pub network_namespace: bool,
-    /// A private mount namespace (tmpfs over home directories, `/tmp` replaced by the work dir).
+    /// A private mount namespace (a private size-limited `/tmp`, home directories hidden).
     pub mount_namespace: bool,
     /// A private pid namespace (the program cannot see or signal host processes, and everything
     /// it starts dies with it).
@@ -110,7 +110,7 @@ impl Protections {
                 "{} filesystem: {}",
                 on(self.mount_namespace),
                 if self.mount_namespace {
-                    "private mounts: /tmp is the work dir, home directories and /run are empty"
+                    "private mounts: /tmp is a private size-limited tmpfs (the only writable place); homes, /run, /var/tmp, /dev/shm hidden"
                 } else {
                     "shared: only file permissions protect the host"
                 }

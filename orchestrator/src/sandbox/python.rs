@@ -1,15 +1,16 @@
 //! Python programs: finding the interpreter, the runner that executes a program and reports how
 //! it ended, assembling HumanEval-style problems into programs, and reading a HumanEval JSONL file.
 //!
-//! The runner reports on a dedicated pipe, not stdout, with a nonce that only it knows (its file
-//! deletes itself before the program runs), so a program that prints "passed" or exits with
+//! The runner reports on a dedicated pipe, not stdout, with a nonce that only it knows (read
+//! from a pipe before the program runs), so a program that prints "passed" or exits with
 //! status 0 early does not pass. It only writes from its own process: children that fall back
-//! into it exit quietly.
+//! into it exit quietly. This guards against accidents, not against a program that goes
+//! looking for the nonce in the interpreter's memory (it runs in the same process).
 
 use std::path::{Path, PathBuf};
 
 use super::SandboxError;
-use super::exec::{Exit, KillReason, RawRun};
+use super::exec::{Exit, KillReason, Launch, RawRun};
 use super::{FailureKind, Limits, Outcome};
 
 /// A Python installation: the real interpreter (a pyenv shim resolved) and its prefix.
@@ -143,7 +144,7 @@ pub(crate) fn launch(
     program_dir: &Path,
     root: &Path,
     fds: [i32; 2],
-) -> Result<(Vec<std::ffi::OsString>, Vec<(String, String)>), SandboxError> {
+) -> Result<Launch, SandboxError> {
     let exe = interp_dir.join(interp.relative()?);
     let path = format!(
         "{}:/usr/local/bin:/usr/bin:/bin",
@@ -171,7 +172,11 @@ pub(crate) fn launch(
         fds[1].to_string().into(),
         program_dir.join("program.py").into_os_string(),
     ];
-    Ok((argv, env))
+    Ok(Launch {
+        argv,
+        env,
+        cwd: None,
+    })
 }
 
 /// Turn what was observed into an outcome.
