@@ -649,3 +649,23 @@ fn filling_the_disk_stops_at_the_private_tmp() {
     assert_eq!(o.failure, Some(FailureKind::Exception), "{o:?}");
     assert_unharmed(&sb);
 }
+
+#[test]
+fn sandbox_can_be_shared_across_threads() {
+    fn shared<T: Send + Sync>() {}
+    shared::<Sandbox>();
+    shared::<Outcome>();
+    let sb = sandbox(Limits::default());
+    let programs: Vec<Program> = (0..6)
+        .map(|i| Program::python(format!("print({i})\nassert {i} % 2 == 0\n")))
+        .collect();
+    let outcomes: Vec<Outcome> = sb
+        .run_many(&programs, 3)
+        .into_iter()
+        .map(|o| o.unwrap())
+        .collect();
+    for (i, o) in outcomes.iter().enumerate() {
+        assert_eq!(o.stdout.trim(), i.to_string(), "outcomes out of order");
+        assert_eq!(o.passed, i % 2 == 0, "{o:?}");
+    }
+}
