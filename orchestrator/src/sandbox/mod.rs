@@ -35,6 +35,27 @@
 //! processes; without namespaces only rlimits, the process group and seccomp remain, and
 //! [`Protections::describe`] says so at start-up. Landlock is not used.
 //!
+//! Typical use (the run executor owns the flag and the printing):
+//! ```no_run
+//! use assay::sandbox::{ExecutionPolicy, HumanEvalProblem, Limits, ProblemResult, Sandbox};
+//! # fn main() -> Result<(), assay::sandbox::SandboxError> {
+//! let policy = ExecutionPolicy { allow_code_execution: true, allow_network_access: false };
+//! let sandbox = Sandbox::new(Limits::default(), policy)?; // refuses without network isolation
+//! for line in sandbox.notice() {
+//!     println!("{line}"); // interpreter, limits, and each protection on or OFF
+//! }
+//! # let problem: HumanEvalProblem = unimplemented!();
+//! # let completions: Vec<String> = Vec::new();
+//! let programs: Vec<_> = completions
+//!     .iter()
+//!     .map(|c| assay::sandbox::Program::python(problem.program(c)))
+//!     .collect();
+//! let outcomes: Result<Vec<_>, _> = sandbox.run_many(&programs, 2).into_iter().collect();
+//! let result = ProblemResult::new(&problem.task_id, &outcomes?, &[1, 10]);
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! - `probe.rs`: which protections this host provides.
 //! - `isolate.rs`: slots (uid, cgroup) and the fork/exec-time isolation.
 //! - `exec.rs`: supervising one process (capture caps, timeouts, reaping).

@@ -610,7 +610,7 @@ fn memory_of_many_processes_is_bounded_together() {
         \x20   pid = os.fork()\n\
         \x20   if pid == 0:\n\
         \x20       x = b'x' * (200 << 20)\n\
-        \x20       time.sleep(30)\n\
+        \x20       time.sleep(3)\n\
         \x20       os._exit(0)\n\
         \x20   kids.append(pid)\n\
         for pid in kids:\n\
