@@ -124,6 +124,30 @@ impl Default for Limits {
     }
 }
 
+impl Limits {
+    /// Reject limits no program could run under, naming the field, the bound and the value.
+    pub fn check(&self) -> Result<(), SandboxError> {
+        let at_least = |name: &str, value: u64, min: u64| {
+            if value < min {
+                Err(SandboxError::Limit(format!(
+                    "`{name}` must be >= {min}. Given: {value}"
+                )))
+            } else {
+                Ok(())
+            }
+        };
+        at_least("cpu_seconds", self.cpu_seconds, 1)?;
+        at_least("wall_ms", self.wall.as_millis() as u64, 100)?;
+        at_least("address_space_bytes", self.address_space_bytes, 64 << 20)?;
+        at_least("memory_bytes", self.memory_bytes, 32 << 20)?;
+        at_least("max_processes", self.max_processes, 1)?;
+        at_least("disk_bytes", self.disk_bytes, 1 << 20)?;
+        at_least("file_size_bytes", self.file_size_bytes, 4096)?;
+        at_least("open_files", self.open_files, 16)?;
+        at_least("output_bytes", self.output_bytes as u64, 1024)
+    }
+}
+
 /// What the user allowed. Built from the command-line flags by the run executor.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ExecutionPolicy {
@@ -206,12 +230,7 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    fn new(
-        failure: Option<FailureKind>,
-        detail: String,
-        raw: &exec::RawRun,
-        _limits: &Limits,
-    ) -> Outcome {
+    fn new(failure: Option<FailureKind>, detail: String, raw: &exec::RawRun) -> Outcome {
         let head = |b: &[u8]| String::from_utf8_lossy(&b[..b.len().min(EXCERPT)]).into_owned();
         let tail =
             |b: &[u8]| String::from_utf8_lossy(&b[b.len().saturating_sub(EXCERPT)..]).into_owned();
@@ -267,6 +286,8 @@ pub enum SandboxError {
          refusing to run model-written code. Pass {ALLOW_NETWORK_FLAG} to run it anyway, accepting that it can reach the network"
     )]
     NoNetworkIsolation,
+    #[error("sandbox limits: {0}")]
+    Limit(String),
     #[error("python interpreter: {0}")]
     Interpreter(String),
     #[error("{file}, line {line}: {message}")]
@@ -333,6 +354,7 @@ impl Sandbox {
         if !policy.allow_code_execution {
             return Err(SandboxError::NotAllowed);
         }
+        limits.check()?;
         let protections = Sandbox::probe();
         if !protections.network_isolated() && !policy.allow_network_access {
             return Err(SandboxError::NoNetworkIsolation);

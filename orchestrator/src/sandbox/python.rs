@@ -220,7 +220,7 @@ pub(crate) fn classify(raw: &RawRun, nonce: &str, limits: &Limits) -> Outcome {
         }
         (None, _) => unreported(raw, &stderr, limits),
     };
-    Outcome::new(failure, detail, raw, limits)
+    Outcome::new(failure, detail, raw)
 }
 
 /// The program ended without its runner reporting: find out from the exit and stderr.

@@ -669,3 +669,21 @@ fn sandbox_can_be_shared_across_threads() {
         assert_eq!(o.passed, i % 2 == 0, "{o:?}");
     }
 }
+
+#[test]
+fn impossible_limits_are_rejected_with_field_and_value() {
+    let policy = ExecutionPolicy {
+        allow_code_execution: true,
+        allow_network_access: false,
+    };
+    let limits = Limits {
+        address_space_bytes: 1000,
+        ..Limits::default()
+    };
+    let err = Sandbox::new(limits, policy).unwrap_err().to_string();
+    assert!(
+        err.contains("`address_space_bytes` must be >= 67108864. Given: 1000"),
+        "{err}"
+    );
+    assert!(Limits::default().check().is_ok());
+}
