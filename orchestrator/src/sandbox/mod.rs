@@ -158,6 +158,18 @@ pub struct ExecutionPolicy {
 }
 
 impl ExecutionPolicy {
+    /// Whether code may run at all on a host with these protections: code execution must be
+    /// on, and without network isolation the user must have accepted network access by name.
+    pub fn admit(&self, protections: &Protections) -> Result<(), SandboxError> {
+        if !self.allow_code_execution {
+            return Err(SandboxError::NotAllowed);
+        }
+        if !protections.network_isolated() && !self.allow_network_access {
+            return Err(SandboxError::NoNetworkIsolation);
+        }
+        Ok(())
+    }
+
     /// Why a dataset that needs code execution is skipped under this policy (None: it runs).
     pub fn skip_reason(&self, dataset: &str) -> Option<String> {
         (!self.allow_code_execution).then(|| {
@@ -351,14 +363,9 @@ impl Sandbox {
         policy: ExecutionPolicy,
         python: Interpreter,
     ) -> Result<Sandbox, SandboxError> {
-        if !policy.allow_code_execution {
-            return Err(SandboxError::NotAllowed);
-        }
         limits.check()?;
         let protections = Sandbox::probe();
-        if !protections.network_isolated() && !policy.allow_network_access {
-            return Err(SandboxError::NoNetworkIsolation);
-        }
+        policy.admit(&protections)?;
         let mode = Mode::choose(&protections);
         if mode == Mode::Bare && protections.root && !reachable_by_others(&python.executable) {
             return Err(SandboxError::Interpreter(format!(

@@ -687,3 +687,27 @@ fn impossible_limits_are_rejected_with_field_and_value() {
     );
     assert!(Limits::default().check().is_ok());
 }
+
+#[test]
+fn without_network_isolation_code_runs_only_with_the_named_flag() {
+    let exposed = Protections {
+        network_namespace: false,
+        seccomp: false,
+        ..Sandbox::probe()
+    };
+    let on = ExecutionPolicy {
+        allow_code_execution: true,
+        allow_network_access: false,
+    };
+    let err = on.admit(&exposed).unwrap_err();
+    assert!(matches!(err, SandboxError::NoNetworkIsolation));
+    assert!(err.to_string().contains(ALLOW_NETWORK_FLAG), "{err}");
+    let accepted = ExecutionPolicy {
+        allow_network_access: true,
+        ..on
+    };
+    assert!(accepted.admit(&exposed).is_ok());
+    assert!(ExecutionPolicy::default().admit(&exposed).is_err());
+    let lines = exposed.describe().join("\n");
+    assert!(lines.contains("OFF network: NOT isolated"), "{lines}");
+}
