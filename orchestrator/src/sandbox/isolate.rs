@@ -77,12 +77,21 @@ impl Slot {
                 }
                 None => None,
             };
-            return Ok(Slot {
+            let slot = Slot {
                 uid,
                 pids,
                 memory,
                 _lock: file,
-            });
+            };
+            // Anything left from an earlier holder of this uid that died is ours to end now.
+            let survivors = slot.sweep(std::time::Duration::from_secs(2));
+            if !survivors.is_empty() {
+                return Err(SandboxError::Leftover {
+                    uid,
+                    pids: survivors,
+                });
+            }
+            return Ok(slot);
         }
         Err(SandboxError::NoFreeSlot {
             first: UID_BASE,
@@ -317,6 +326,14 @@ impl ChildSetup {
         // before the fork; on failure we return the errno and std reports it to the parent.
         unsafe {
             check(libc::setsid())?;
+            // If assay dies mid-run, this process dies with it, and the program with this one.
+            check(libc::prctl(
+                libc::PR_SET_PDEATHSIG,
+                libc::SIGKILL as libc::c_ulong,
+                0,
+                0,
+                0,
+            ))?;
             for fd in &self.cgroup_procs {
                 check(libc::write(fd.as_raw_fd(), b"0".as_ptr().cast(), 1) as libc::c_int)?;
             }
