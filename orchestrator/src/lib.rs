@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod plan;
 pub mod printer;
 pub mod route;
+pub mod sandbox;
 pub mod schedule;
 pub mod sizing;
 pub mod store;
