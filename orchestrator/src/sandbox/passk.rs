@@ -5,21 +5,7 @@ use std::collections::BTreeMap;
 
 use super::{FailureKind, Outcome};
 
-/// Unbiased pass@k from `n` samples of which `c` passed: `1 - C(n-c, k) / C(n, k)`, computed
-/// as a product to stay exact for large n. `None` when `k` is 0, `k > n` or `c > n`.
-pub fn pass_at_k(n: u64, c: u64, k: u64) -> Option<f64> {
-    if k == 0 || k > n || c > n {
-        return None;
-    }
-    if n - c < k {
-        return Some(1.0);
-    }
-    let mut fail_all = 1.0f64;
-    for i in (n - c + 1)..=n {
-        fail_all *= 1.0 - k as f64 / i as f64;
-    }
-    Some(1.0 - fail_all)
-}
+pub use crate::metrics::pass_at_k;
 
 /// One sample's result, as stored.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
