@@ -360,12 +360,16 @@ fn check_metric(
             ));
         }
     }
-    Ok(MetricSpec {
+    let spec = MetricSpec {
         metric: m.metric.clone(),
         aggregation,
         higher_is_better: m.higher_is_better.unwrap_or(true),
         options: m.options.clone(),
-    })
+    };
+    // The metrics module owns the meaning of each option: parse once here so a typo or an
+    // out-of-range value is reported at load time with the manifest's position.
+    crate::metrics::parse_metric(&spec).map_err(|e| invalid("metric", e.to_string()))?;
+    Ok(spec)
 }
 
 fn check_filters(
@@ -421,10 +425,13 @@ fn check_filters(
                 options: s.options.clone(),
             });
         }
-        out.push(FilterPipeline {
+        let pipeline = FilterPipeline {
             name: p.name.clone(),
             steps,
-        });
+        };
+        // Regexes compile and options parse once, here, with the manifest's position.
+        crate::metrics::parse_pipeline(&pipeline).map_err(|e| invalid("filter", e.to_string()))?;
+        out.push(pipeline);
     }
     Ok(out)
 }

@@ -7,29 +7,13 @@
 /// Options beside `metric`: exact_match `ignore_case`, `ignore_punctuation`, `regexes_to_ignore`;
 /// numeric_match `tolerance` (relative), `abs_tolerance`; distance_accuracy `threshold_km`;
 /// pass_at_k `k` (an integer or a list, each <= `repeats`).
-pub const METRICS: &[&str] = &[
-    "acc",
-    "acc_norm",
-    "exact_match",
-    "f1",
-    "numeric_match",
-    "span_f1",
-    "distance_accuracy",
-    "pass_at_k",
-    "refusal_rate",
-];
+pub const METRICS: &[&str] = crate::metrics::METRIC_NAMES;
 
 /// Aggregations of per-item scores accepted in `metric_list[].aggregation`.
 pub const AGGREGATIONS: &[&str] = &["mean"];
 
 /// Filter functions accepted in `filter_list[].filter[].function`.
-pub const FILTERS: &[&str] = &[
-    "regex",
-    "take_first",
-    "lowercase",
-    "strip",
-    "remove_whitespace",
-];
+pub const FILTERS: &[&str] = crate::metrics::FILTER_NAMES;
 
 /// `output_type` values.
 pub const OUTPUT_TYPES: &[&str] = &["multiple_choice", "generate_until", "loglikelihood"];

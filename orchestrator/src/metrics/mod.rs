@@ -22,7 +22,7 @@ mod score;
 pub use aggregate::{
     Aggregate, PassAtKProblem, aggregate_pass_at_k, mean_aggregate, mean_stderr, span_micro_f1,
 };
-pub use filters::{Filter, FilterChain, parse_pipeline};
+pub use filters::{FILTER_NAMES, Filter, FilterChain, parse_pipeline};
 pub use score::{
     DEFAULT_REFUSAL_PHRASES, SpanCounts, distance_accuracy, exact_match, haversine_km, is_refusal,
     normalize_squad, numeric_match, parse_coordinates, parse_number, pass_at_k, span_counts,
