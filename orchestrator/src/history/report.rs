@@ -61,11 +61,11 @@ fn short(s: &str, max: usize) -> String {
     }
 }
 
-fn label_of(names: &[String]) -> impl Fn(&SegmentValue<i32>) -> String + '_ {
+fn label_of(names: &[String], max: usize) -> impl Fn(&SegmentValue<i32>) -> String + '_ {
     move |v| match v {
         SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => names
             .get(*i as usize)
-            .map(|n| short(n, 16))
+            .map(|n| short(n, max))
             .unwrap_or_default(),
         SegmentValue::Last => String::new(),
     }
@@ -139,7 +139,7 @@ fn bars(
 /// Score heatmap: one row per model, one column per dataset (its first metric).
 fn heatmap(models: &[String], datasets: &[(String, String)], value: &dyn Fn(usize, usize) -> Option<f64>) -> Result<String, ReportError> {
     let (nm, nd) = (models.len().max(1) as i32, datasets.len().max(1) as i32);
-    let width = (200 + 130 * nd as u32).clamp(480, 1400);
+    let width = (200 + 190 * nd as u32).clamp(480, 1400);
     let height = 120 + 44 * nm as u32;
     svg("heatmap", (width, height), |root| {
         let mut c = ChartBuilder::on(root)
@@ -149,8 +149,8 @@ fn heatmap(models: &[String], datasets: &[(String, String)], value: &dyn Fn(usiz
             .y_label_area_size(150)
             .build_cartesian_2d((0..nd).into_segmented(), (0..nm).into_segmented())?;
         let dnames: Vec<String> = datasets.iter().map(|(d, m)| format!("{d} ({m})")).collect();
-        let fx = label_of(&dnames);
-        let fy = label_of(models);
+        let fx = label_of(&dnames, 30);
+        let fy = label_of(models, 22);
         c.configure_mesh()
             .disable_mesh()
             .x_labels(nd as usize)
