@@ -210,7 +210,7 @@ pub struct ReportArgs {
     /// Directory to write `report.html` into [default: ./assay-report-<run id>].
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// Add charts of the deltas from this run (the baseline) to RUN_B.
+    /// Add charts of the deltas against RUN_B, taken as the baseline (delta = RUN_ID - RUN_B).
     #[arg(long, value_name = "RUN_B")]
     pub compare: Option<i64>,
 }

@@ -237,7 +237,11 @@ fn populate(dir: &Path) -> PathBuf {
             tp: 1,
             dtype: "bf16",
             datasets: vec![
-                ("arith", "exact_match,strict-match", correct_first(arith_right)),
+                (
+                    "arith",
+                    "exact_match,strict-match",
+                    correct_first(arith_right),
+                ),
                 ("mc", "acc,none", correct_first(30)),
                 ("reading", "f1,none", f1_scores(f1_shift)),
             ],
@@ -257,8 +261,22 @@ fn populate(dir: &Path) -> PathBuf {
             status: JobStatus::Completed,
             error: None,
         };
-        add_run(&store, T0, "mathematical_reasoning", RunStatus::Completed, vec![alpha(36, 0.0), beta("bf16", "")]).await;
-        add_run(&store, T0 + 24 * HOUR, "mathematical_reasoning", RunStatus::Completed, vec![alpha(10, 0.0), beta("f16", "v2 ")]).await;
+        add_run(
+            &store,
+            T0,
+            "mathematical_reasoning",
+            RunStatus::Completed,
+            vec![alpha(36, 0.0), beta("bf16", "")],
+        )
+        .await;
+        add_run(
+            &store,
+            T0 + 24 * HOUR,
+            "mathematical_reasoning",
+            RunStatus::Completed,
+            vec![alpha(10, 0.0), beta("f16", "v2 ")],
+        )
+        .await;
         let gamma = JobSpec {
             model: "gamma",
             engine: "lightweight",
@@ -270,7 +288,14 @@ fn populate(dir: &Path) -> PathBuf {
             status: JobStatus::Failed,
             error: Some("engine failed: out of memory while loading layer 3"),
         };
-        add_run(&store, T0 + 48 * HOUR, "general_purpose", RunStatus::Failed, vec![gamma]).await;
+        add_run(
+            &store,
+            T0 + 48 * HOUR,
+            "general_purpose",
+            RunStatus::Failed,
+            vec![gamma],
+        )
+        .await;
         store.close().await;
     });
     db
@@ -298,8 +323,14 @@ fn history_filters_sorts_and_formats() {
     let all = all.as_array().unwrap();
     // run 3: 1 row; runs 1 and 2: alpha 3 + beta 1 each.
     assert_eq!(all.len(), 9);
-    let starts: Vec<i64> = all.iter().map(|r| r["run_started_at_ms"].as_i64().unwrap()).collect();
-    assert!(starts.windows(2).all(|w| w[0] >= w[1]), "newest first: {starts:?}");
+    let starts: Vec<i64> = all
+        .iter()
+        .map(|r| r["run_started_at_ms"].as_i64().unwrap())
+        .collect();
+    assert!(
+        starts.windows(2).all(|w| w[0] >= w[1]),
+        "newest first: {starts:?}"
+    );
 
     let cat = json_of(&db, &["history", "--category", "general_purpose"]);
     assert_eq!(cat.as_array().unwrap().len(), 1);
@@ -307,11 +338,29 @@ fn history_filters_sorts_and_formats() {
     let failed = json_of(&db, &["history", "--status", "failed"]);
     assert_eq!(failed.as_array().unwrap().len(), 1);
     assert_eq!(failed[0]["job_status"], "failed");
-    let since = json_of(&db, &["history", "--since", "2026-11-19T10:00", "--metric", "exact_match"]);
+    let since = json_of(
+        &db,
+        &[
+            "history",
+            "--since",
+            "2026-11-19T10:00",
+            "--metric",
+            "exact_match",
+        ],
+    );
     let since = since.as_array().unwrap();
     assert_eq!(since.len(), 2, "run 2's alpha and beta");
     assert!(since.iter().all(|r| r["run_id"] == 2));
-    let metric = json_of(&db, &["history", "--metric", "exact_match,strict-match", "--limit", "1"]);
+    let metric = json_of(
+        &db,
+        &[
+            "history",
+            "--metric",
+            "exact_match,strict-match",
+            "--limit",
+            "1",
+        ],
+    );
     assert_eq!(metric.as_array().unwrap().len(), 1);
     let none = json_of(&db, &["history", "--metric", "exact_match,other"]);
     assert!(none.as_array().unwrap().is_empty());
@@ -319,9 +368,21 @@ fn history_filters_sorts_and_formats() {
     let csv = ok(&db, &["history", "--model", "beta", "--csv"]);
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines.len(), 3, "{csv}");
-    assert!(lines[0].starts_with("run_id,date,category,model,dataset,metric,filter,value,stderr,n"));
-    assert!(lines[1].starts_with("2,2026-11-19T11:06:40Z,mathematical_reasoning,beta,arith,exact_match,strict-match,0.5,"), "{}", lines[1]);
-    assert!(lines[1].contains(",tensor_parallel,2,f16,4,17.5,completed"), "{}", lines[1]);
+    assert!(
+        lines[0].starts_with("run_id,date,category,model,dataset,metric,filter,value,stderr,n")
+    );
+    assert!(
+        lines[1].starts_with(
+            "2,2026-11-19T11:06:40Z,mathematical_reasoning,beta,arith,exact_match,strict-match,0.5,"
+        ),
+        "{}",
+        lines[1]
+    );
+    assert!(
+        lines[1].contains(",tensor_parallel,2,f16,4,17.5,completed"),
+        "{}",
+        lines[1]
+    );
 
     let table = ok(&db, &["history", "--model", "alpha", "--dataset", "arith"]);
     assert!(table.contains("0.2500 ± 0.0693"), "{table}");
@@ -348,18 +409,36 @@ fn show_run_and_page_samples() {
         assert!(text.contains(want), "missing `{want}` in:\n{text}");
     }
     let failed = ok(&db, &["show", "3"]);
-    assert!(failed.contains("engine failed: out of memory while loading layer 3"), "{failed}");
+    assert!(
+        failed.contains("engine failed: out of memory while loading layer 3"),
+        "{failed}"
+    );
 
     let s = json_of(&db, &["show", "2"]);
     assert_eq!(s["run"]["id"], 2);
     assert_eq!(s["jobs"].as_array().unwrap().len(), 2);
     assert_eq!(s["jobs"][0]["stats"]["load_ms"], 2500.0);
-    assert_eq!(s["jobs"][1]["memory_measured_bytes"], 2 * ((2i64 << 30) + 3 * (1 << 20)));
+    assert_eq!(
+        s["jobs"][1]["memory_measured_bytes"],
+        2 * ((2i64 << 30) + 3 * (1 << 20))
+    );
     assert_eq!(s["scores"].as_array().unwrap().len(), 4);
 
     let page = json_of(
         &db,
-        &["show", "1", "--samples", "--model", "alpha", "--dataset", "arith", "--page", "2", "--page-size", "15"],
+        &[
+            "show",
+            "1",
+            "--samples",
+            "--model",
+            "alpha",
+            "--dataset",
+            "arith",
+            "--page",
+            "2",
+            "--page-size",
+            "15",
+        ],
     );
     assert_eq!(page["total"], 40);
     let items: Vec<i64> = page["samples"]
@@ -369,13 +448,19 @@ fn show_run_and_page_samples() {
         .map(|s| s["item_index"].as_i64().unwrap())
         .collect();
     assert_eq!(items, (15..30).collect::<Vec<_>>());
-    assert_eq!(page["samples"][0]["scores"]["exact_match,strict-match"], 1.0);
+    assert_eq!(
+        page["samples"][0]["scores"]["exact_match,strict-match"],
+        1.0
+    );
     let human = ok(&db, &["show", "1", "--samples", "--page-size", "2"]);
     assert!(human.contains("page 1 of 60"), "{human}");
     assert!(human.contains("output: The answer is 3."), "{human}");
     let (code, err) = fails(&db, &["show", "1", "--samples", "--model", "zeta"]);
     assert_eq!(code, 2);
-    assert!(err.contains("no job for model `zeta`; its models: alpha, beta"), "{err}");
+    assert!(
+        err.contains("no job for model `zeta`; its models: alpha, beta"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -414,25 +499,39 @@ fn compare_flags_the_regression_and_what_differs() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|m| (m["model"].as_str().unwrap_or(""), m["field"].as_str().unwrap()))
+        .map(|m| {
+            (
+                m["model"].as_str().unwrap_or(""),
+                m["field"].as_str().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(fields, vec![("beta", "dtype"), ("beta", "prompts")], "{c}");
 
     let text = ok(&db, &["compare", "1", "2", "--correction", "bh"]);
     assert!(text.contains("not like for like"), "{text}");
     assert!(text.contains("REGRESSION"), "{text}");
-    assert!(text.contains("1 regression(s); p adjusted with Bh"), "{text}");
+    assert!(
+        text.contains("1 regression(s); p adjusted with Bh"),
+        "{text}"
+    );
 
     // --model alone: that model's two newest runs.
     let m = json_of(&db, &["compare", "--model", "alpha"]);
-    assert_eq!((m["run_a"].as_i64(), m["run_b"].as_i64()), (Some(1), Some(2)));
+    assert_eq!(
+        (m["run_a"].as_i64(), m["run_b"].as_i64()),
+        (Some(1), Some(2))
+    );
     assert_eq!(m["cells"].as_array().unwrap().len(), 3);
     let (code, err) = fails(&db, &["compare", "--model", "gamma"]);
     assert_eq!(code, 2);
     assert!(err.contains("appears in 1 run(s)"), "{err}");
     let (code, err) = fails(&db, &["compare", "1", "9"]);
     assert_eq!(code, 2);
-    assert!(err.contains("no run 9") && err.contains("closest run ids: 3"), "{err}");
+    assert!(
+        err.contains("no run 9") && err.contains("closest run ids: 3"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -445,8 +544,14 @@ fn export_follows_the_lm_eval_layout() {
     assert_eq!(arith["exact_match,strict-match"], 0.9);
     assert!(arith["exact_match_stderr,strict-match"].as_f64().unwrap() > 0.0);
     assert_eq!(doc["results"]["mc"]["acc,none"], 0.75);
-    assert_eq!(doc["n-samples"]["arith"], json!({"original": 1000, "effective": 40}));
-    assert_eq!(doc["n-samples"]["mc"], json!({"original": 40, "effective": 40}));
+    assert_eq!(
+        doc["n-samples"]["arith"],
+        json!({"original": 1000, "effective": 40})
+    );
+    assert_eq!(
+        doc["n-samples"]["mc"],
+        json!({"original": 40, "effective": 40})
+    );
     assert_eq!(doc["n-shot"]["arith"], 5);
     assert_eq!(doc["versions"]["arith"], 2);
     assert_eq!(doc["higher_is_better"]["arith"]["exact_match"], true);
@@ -454,7 +559,12 @@ fn export_follows_the_lm_eval_layout() {
     assert_eq!(doc["config"]["batch_size"], 4);
     assert_eq!(doc["config"]["limit"], 40);
     assert_eq!(doc["config"]["model_dtype"], "bf16");
-    assert!(doc["config"]["model_args"].as_str().unwrap().starts_with("pretrained=alpha,revision=main"));
+    assert!(
+        doc["config"]["model_args"]
+            .as_str()
+            .unwrap()
+            .starts_with("pretrained=alpha,revision=main")
+    );
     assert_eq!(doc["date"], 1_795_000_000.0);
     assert_eq!(doc["model_name"], "alpha");
     assert_eq!(doc["total_evaluation_time_seconds"], "45.000");
@@ -477,13 +587,15 @@ fn export_follows_the_lm_eval_layout() {
 }
 
 fn chromium() -> Option<PathBuf> {
-    ["chromium", "chromium-browser", "google-chrome"].iter().find_map(|name| {
-        std::env::var_os("PATH").and_then(|paths| {
-            std::env::split_paths(&paths)
-                .map(|d| d.join(name))
-                .find(|p| p.is_file())
+    ["chromium", "chromium-browser", "google-chrome"]
+        .iter()
+        .find_map(|name| {
+            std::env::var_os("PATH").and_then(|paths| {
+                std::env::split_paths(&paths)
+                    .map(|d| d.join(name))
+                    .find(|p| p.is_file())
+            })
         })
-    })
 }
 
 #[test]
@@ -491,11 +603,28 @@ fn report_renders_its_charts_in_chromium() {
     let dir = tempfile::tempdir().unwrap();
     let db = populate(dir.path());
     let out = dir.path().join("report");
-    let msg = ok(&db, &["report", "2", "--compare", "1", "--out", out.to_str().unwrap()]);
+    let msg = ok(
+        &db,
+        &[
+            "report",
+            "2",
+            "--compare",
+            "1",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
     assert!(msg.contains("report.html"), "{msg}");
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("Run 2 − run 1"), "run 1 is the baseline");
     let page = out.join("report.html");
-    let html = std::fs::read_to_string(&page).unwrap();
-    for id in ["chart-heatmap", "chart-throughput", "chart-memory", "chart-time", "chart-delta"] {
+    for id in [
+        "chart-heatmap",
+        "chart-throughput",
+        "chart-memory",
+        "chart-time",
+        "chart-delta",
+    ] {
         assert!(html.contains(&format!("id=\"{id}\"")), "missing {id}");
     }
     assert!(html.matches("<svg").count() >= 5);
@@ -503,7 +632,10 @@ fn report_renders_its_charts_in_chromium() {
         html.contains("alpha\n</text>") && html.contains("arith (exact_match)\n</text>"),
         "labels drawn as SVG text"
     );
-    assert!(!html.contains("src=\"http") && !html.contains("href=\"http"), "self-contained");
+    assert!(
+        !html.contains("src=\"http") && !html.contains("href=\"http"),
+        "self-contained"
+    );
 
     let Some(browser) = chromium() else {
         panic!(
@@ -513,34 +645,61 @@ fn report_renders_its_charts_in_chromium() {
     };
     let url = format!("file://{}", page.display());
     let dom = Command::new(&browser)
-        .args(["--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr"])
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--enable-logging=stderr",
+        ])
         .args(["--virtual-time-budget=5000", "--dump-dom", &url])
         .output()
         .unwrap();
     let dom_text = String::from_utf8_lossy(&dom.stdout);
     let log = String::from_utf8_lossy(&dom.stderr);
     assert!(dom.status.success(), "chromium failed: {log}");
-    assert!(dom_text.contains("data-charts=\"5\""), "5 charts drawn with a size: {}", &dom_text[..dom_text.len().min(400)]);
-    assert!(dom_text.contains("data-errors=\"0\""), "script errors: {log}");
+    assert!(
+        dom_text.contains("data-charts=\"5\""),
+        "5 charts drawn with a size: {}",
+        &dom_text[..dom_text.len().min(400)]
+    );
+    assert!(
+        dom_text.contains("data-errors=\"0\""),
+        "script errors: {log}"
+    );
     let console_errors: Vec<&str> = log
         .lines()
         .filter(|l| l.contains("CONSOLE") && (l.contains("ERROR") || l.contains("Uncaught")))
         .collect();
-    assert!(console_errors.is_empty(), "console errors: {console_errors:?}");
+    assert!(
+        console_errors.is_empty(),
+        "console errors: {console_errors:?}"
+    );
 
     // A screenshot to look at; kept when ASSAY_REPORT_SCREENSHOT names a file.
     let shot = std::env::var_os("ASSAY_REPORT_SCREENSHOT")
         .map(PathBuf::from)
         .unwrap_or_else(|| dir.path().join("report.png"));
     let status = Command::new(&browser)
-        .args(["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"])
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+        ])
         .arg(format!("--screenshot={}", shot.display()))
         .args(["--window-size=1280,2000", &url])
         .output()
         .unwrap();
-    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
     let png = std::fs::read(&shot).unwrap();
-    assert!(png.starts_with(b"\x89PNG") && png.len() > 20_000, "a non-trivial PNG");
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 20_000,
+        "a non-trivial PNG"
+    );
 }
 
 #[test]
@@ -549,10 +708,16 @@ fn bad_databases_and_ids_get_clear_errors() {
     let db = populate(dir.path());
     let (code, err) = fails(&db, &["show", "7"]);
     assert_eq!(code, 2);
-    assert!(err.contains("no run 7 in the results database; closest run ids: 3"), "{err}");
+    assert!(
+        err.contains("no run 7 in the results database; closest run ids: 3"),
+        "{err}"
+    );
     let (code, err) = fails(&db, &["history", "--since", "last tuesday"]);
     assert_eq!(code, 2);
-    assert!(err.contains("--since `last tuesday` is not a date"), "{err}");
+    assert!(
+        err.contains("--since `last tuesday` is not a date"),
+        "{err}"
+    );
     let (code, err) = fails(&db, &["history", "--status", "done"]);
     assert_eq!(code, 2);
     assert!(err.contains("--status `done` is not a job state"), "{err}");
@@ -567,7 +732,12 @@ fn bad_databases_and_ids_get_clear_errors() {
     // An empty database.
     let empty = dir.path().join("empty.db");
     rt().block_on(async { SqliteStore::open(&empty).await.unwrap().close().await });
-    for args in [&["history"][..], &["show", "1"], &["compare", "1", "2"], &["report", "1"]] {
+    for args in [
+        &["history"][..],
+        &["show", "1"],
+        &["compare", "1", "2"],
+        &["report", "1"],
+    ] {
         let (code, err) = fails(&empty, args);
         assert_eq!(code, 2, "{args:?}");
         assert!(err.contains("holds no runs yet"), "{args:?}: {err}");
@@ -595,13 +765,19 @@ fn bad_databases_and_ids_get_clear_errors() {
         .execute(&mut conn)
         .await
         .unwrap();
-        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&mut conn).await.unwrap();
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&mut conn)
+            .await
+            .unwrap();
         conn.close().await.unwrap();
     });
     let before = std::fs::read(&newer).unwrap();
     let (code, err) = fails(&newer, &["history"]);
     assert_eq!(code, 2);
-    assert!(err.contains("written by a newer assay") && err.contains("29991231000000"), "{err}");
+    assert!(
+        err.contains("written by a newer assay") && err.contains("29991231000000"),
+        "{err}"
+    );
     assert_eq!(std::fs::read(&newer).unwrap(), before, "file unchanged");
 
     // Locked by another process holding an exclusive lock.
@@ -612,9 +788,18 @@ fn bad_databases_and_ids_get_clear_errors() {
         let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", locked.display()))
             .await
             .unwrap();
-        sqlx::query("PRAGMA locking_mode = EXCLUSIVE").execute(&mut conn).await.unwrap();
-        sqlx::query("BEGIN EXCLUSIVE").execute(&mut conn).await.unwrap();
-        sqlx::query("UPDATE runs SET error = 'x' WHERE id = 1").execute(&mut conn).await.unwrap();
+        sqlx::query("PRAGMA locking_mode = EXCLUSIVE")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        sqlx::query("BEGIN EXCLUSIVE")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        sqlx::query("UPDATE runs SET error = 'x' WHERE id = 1")
+            .execute(&mut conn)
+            .await
+            .unwrap();
         let (code, err) = fails(&locked, &["history"]);
         assert_eq!(code, 1);
         assert!(err.contains("locked by another process"), "{err}");
@@ -632,13 +817,39 @@ fn history_and_compare_queries_use_indexes() {
     let db = populate(dir.path());
     let s = |v: &str| Some(v.to_string());
     let queries = [
-        HistoryQuery { model: s("alpha"), dataset: s("arith"), limit: Some(50), ..Default::default() },
-        HistoryQuery { model: s("alpha"), ..Default::default() },
-        HistoryQuery { dataset: s("arith"), metric: s("acc"), ..Default::default() },
-        HistoryQuery { category: s("general_purpose"), limit: Some(50), ..Default::default() },
-        HistoryQuery { run_id: Some(2), ..Default::default() },
-        HistoryQuery { since_ms: Some(T0), limit: Some(50), ..Default::default() },
-        HistoryQuery { limit: Some(50), ..Default::default() },
+        HistoryQuery {
+            model: s("alpha"),
+            dataset: s("arith"),
+            limit: Some(50),
+            ..Default::default()
+        },
+        HistoryQuery {
+            model: s("alpha"),
+            ..Default::default()
+        },
+        HistoryQuery {
+            dataset: s("arith"),
+            metric: s("acc"),
+            ..Default::default()
+        },
+        HistoryQuery {
+            category: s("general_purpose"),
+            limit: Some(50),
+            ..Default::default()
+        },
+        HistoryQuery {
+            run_id: Some(2),
+            ..Default::default()
+        },
+        HistoryQuery {
+            since_ms: Some(T0),
+            limit: Some(50),
+            ..Default::default()
+        },
+        HistoryQuery {
+            limit: Some(50),
+            ..Default::default()
+        },
     ];
     let mut sqls: Vec<(String, usize)> = queries
         .iter()
@@ -669,7 +880,10 @@ fn history_and_compare_queries_use_indexes() {
                 .collect();
             for line in &plan {
                 let full_scan = line.starts_with("SCAN") && !line.contains("INDEX");
-                assert!(!full_scan, "full scan `{line}` in the plan of\n{sql}\n{plan:#?}");
+                assert!(
+                    !full_scan,
+                    "full scan `{line}` in the plan of\n{sql}\n{plan:#?}"
+                );
             }
             assert!(
                 plan.iter().any(|l| l.contains("INDEX")),

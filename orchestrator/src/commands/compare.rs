@@ -69,7 +69,8 @@ fn print(cmp: &Comparison, printer: &Printer) -> anyhow::Result<()> {
         cmp.run_a, cmp.run_b
     ))?;
     if !cmp.mismatches.is_empty() {
-        printer.line("\nWARNING: the runs are not like for like; these differences change scores:")?;
+        printer
+            .line("\nWARNING: the runs are not like for like; these differences change scores:")?;
         let rows: Vec<Vec<String>> = cmp
             .mismatches
             .iter()

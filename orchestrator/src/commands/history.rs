@@ -42,7 +42,9 @@ pub(crate) async fn open_store(global: &GlobalArgs) -> anyhow::Result<(SqliteSto
         busy_timeout: READ_BUSY_TIMEOUT,
         ..StoreOptions::default()
     };
-    let store = SqliteStore::open_with(&path, options).await.map_err(input)?;
+    let store = SqliteStore::open_with(&path, options)
+        .await
+        .map_err(input)?;
     Ok((store, shown))
 }
 
@@ -156,8 +158,18 @@ pub fn run(args: &HistoryArgs, global: &GlobalArgs, printer: &Printer) -> anyhow
         .collect();
     printer.table(
         &[
-            "run", "date (UTC)", "model", "dataset", "metric", "value ± stderr", "n", "engine",
-            "tp", "dtype", "tok/s", "status",
+            "run",
+            "date (UTC)",
+            "model",
+            "dataset",
+            "metric",
+            "value ± stderr",
+            "n",
+            "engine",
+            "tp",
+            "dtype",
+            "tok/s",
+            "status",
         ],
         &table,
     )?;
@@ -208,7 +220,10 @@ pub fn bench(args: &crate::cli::BenchArgs, printer: &Printer) -> anyhow::Result<
             ],
             vec![report.history_query.clone(), t(&report.history)],
             vec![
-                format!("compare {} {}", report.compare_runs.0, report.compare_runs.1),
+                format!(
+                    "compare {} {}",
+                    report.compare_runs.0, report.compare_runs.1
+                ),
                 t(&report.compare),
             ],
         ],

@@ -18,9 +18,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Gpus(args) => gpus::run(&args, &printer),
         Command::Plan(args) => plan::run(&args, &cli.global, &printer),
         Command::Bench(args) if args.plan => bench::run_plan(&printer),
-        Command::Bench(args) if args.history_db.is_some() => {
-            history::bench(&args, &printer)
-        }
+        Command::Bench(args) if args.history_db.is_some() => history::bench(&args, &printer),
         Command::History(args) => history::run(&args, &cli.global, &printer),
         Command::Show(args) => show::run(&args, &cli.global, &printer),
         Command::Compare(args) => compare::run(&args, &cli.global, &printer),

@@ -1,5 +1,6 @@
 //! `assay report RUN_ID [--out DIR] [--compare RUN_B]`: write `DIR/report.html`, a
-//! self-contained page with inline SVG charts (see `history::report`).
+//! self-contained page with inline SVG charts (see `history::report`). With `--compare`, the
+//! other run is the baseline: deltas are RUN_ID minus it.
 
 use super::export::write;
 use super::history::{lookup, open_store, runtime};
@@ -24,13 +25,17 @@ pub fn run(args: &ReportArgs, global: &GlobalArgs, printer: &Printer) -> anyhow:
         let result = async {
             let s = summary(&store, args.run_id, &path).await.map_err(lookup)?;
             let cmp = match args.compare {
-                Some(b) => {
+                Some(baseline) => {
                     let opts = Options {
                         model: None,
                         correction: Correction::Holm,
                         alpha: 0.05,
                     };
-                    Some(compare(&store, args.run_id, b, &path, &opts).await.map_err(lookup)?)
+                    Some(
+                        compare(&store, baseline, args.run_id, &path, &opts)
+                            .await
+                            .map_err(lookup)?,
+                    )
                 }
                 None => None,
             };
@@ -55,7 +60,11 @@ pub fn run(args: &ReportArgs, global: &GlobalArgs, printer: &Printer) -> anyhow:
     if printer.json {
         printer.json(&written)?;
     } else {
-        printer.line(format!("wrote {} ({} bytes)", written.path.display(), written.bytes))?;
+        printer.line(format!(
+            "wrote {} ({} bytes)",
+            written.path.display(),
+            written.bytes
+        ))?;
     }
     Ok(EXIT_OK)
 }

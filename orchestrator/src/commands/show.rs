@@ -42,7 +42,8 @@ pub fn run(args: &ShowArgs, global: &GlobalArgs, printer: &Printer) -> anyhow::R
 }
 
 fn opt_ms(v: Option<f64>) -> String {
-    v.map(|x| format!("{x:.1} ms")).unwrap_or_else(|| "-".into())
+    v.map(|x| format!("{x:.1} ms"))
+        .unwrap_or_else(|| "-".into())
 }
 
 fn print_summary(s: &RunSummary, printer: &Printer) -> anyhow::Result<()> {
@@ -83,7 +84,9 @@ fn print_summary(s: &RunSummary, printer: &Printer) -> anyhow::Result<()> {
         })
         .collect();
     printer.table(
-        &["job", "model", "status", "engine", "tp", "dtype", "devices", "error"],
+        &[
+            "job", "model", "status", "engine", "tp", "dtype", "devices", "error",
+        ],
         &jobs,
     )?;
 
@@ -117,8 +120,14 @@ fn print_summary(s: &RunSummary, printer: &Printer) -> anyhow::Result<()> {
     printer.line("")?;
     printer.table(
         &[
-            "model", "load", "eval", "TTFT p50", "tok/s", "latency p50/p95/p99",
-            "memory est. / measured", "GPU use",
+            "model",
+            "load",
+            "eval",
+            "TTFT p50",
+            "tok/s",
+            "latency p50/p95/p99",
+            "memory est. / measured",
+            "GPU use",
         ],
         &perf,
     )?;
@@ -138,11 +147,18 @@ fn print_summary(s: &RunSummary, printer: &Printer) -> anyhow::Result<()> {
                 metric_key(&r.metric, &r.filter),
                 value_pm(r.value, r.stderr),
                 r.n.to_string(),
-                if r.partial { format!("{} failed", r.n_failed) } else { String::new() },
+                if r.partial {
+                    format!("{} failed", r.n_failed)
+                } else {
+                    String::new()
+                },
             ]
         })
         .collect();
-    printer.table(&["model", "dataset", "metric", "value ± stderr", "n", "note"], &scores)
+    printer.table(
+        &["model", "dataset", "metric", "value ± stderr", "n", "note"],
+        &scores,
+    )
 }
 
 fn samples(args: &ShowArgs, global: &GlobalArgs, printer: &Printer) -> anyhow::Result<u8> {
@@ -160,9 +176,9 @@ fn samples(args: &ShowArgs, global: &GlobalArgs, printer: &Printer) -> anyhow::R
                         names.join(", ")
                     ))
                 })?,
-                None => jobs.first().ok_or_else(|| {
-                    InputError(format!("run {} has no jobs", args.run_id))
-                })?,
+                None => jobs
+                    .first()
+                    .ok_or_else(|| InputError(format!("run {} has no jobs", args.run_id)))?,
             };
             let dataset = args.dataset.as_deref();
             let total = store.sample_count(job.id, dataset).await?;
@@ -194,7 +210,10 @@ fn samples(args: &ShowArgs, global: &GlobalArgs, printer: &Printer) -> anyhow::R
         page.run_id,
         page.model,
         page.total,
-        page.dataset.as_ref().map(|d| format!(" of {d}")).unwrap_or_default(),
+        page.dataset
+            .as_ref()
+            .map(|d| format!(" of {d}"))
+            .unwrap_or_default(),
         page.page
     ))?;
     for s in &page.samples {
@@ -205,7 +224,11 @@ fn samples(args: &ShowArgs, global: &GlobalArgs, printer: &Printer) -> anyhow::R
             r.dataset,
             r.item_index,
             r.repeat_index,
-            if scores.is_empty() { "no scores".to_string() } else { scores.join("  ") }
+            if scores.is_empty() {
+                "no scores".to_string()
+            } else {
+                scores.join("  ")
+            }
         ))?;
         if let Some(e) = &r.error {
             printer.line(format!("  error: {e}"))?;

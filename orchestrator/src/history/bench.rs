@@ -10,8 +10,8 @@
 
 use super::compare::{Correction, Options, compare};
 use crate::store::{
-    AggregateRow, HistoryQuery, JobStats, JobStatus, NewJob, NewRun, Queries, RunStatus,
-    SampleRow, SqliteStore, Store, StoreError,
+    AggregateRow, HistoryQuery, JobStats, JobStatus, NewJob, NewRun, Queries, RunStatus, SampleRow,
+    SqliteStore, Store, StoreError,
 };
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -115,24 +115,34 @@ pub async fn fill(path: &Path, runs: u64, samples: u64) -> Result<f64, StoreErro
                 let (mut acc, mut f1) = (0.0, 0.0);
                 for item in 0..n {
                     let noise = unit(i * 1_000_003 + k * 7919 + q * 104_729 + item);
-                    let a = if unit(noise.to_bits() ^ item) < skill { 1.0 } else { 0.0 };
+                    let a = if unit(noise.to_bits() ^ item) < skill {
+                        1.0
+                    } else {
+                        0.0
+                    };
                     let f = (skill + 0.2 * (noise - 0.5)).clamp(0.0, 1.0);
                     acc += a;
                     f1 += f;
                     let mut scores = BTreeMap::new();
                     scores.insert("acc,none".to_string(), a);
                     scores.insert("f1,none".to_string(), f);
-                    let hash = crate::store::sha256_hex(format!("{job_id}/{dataset}/{item}").as_bytes());
+                    let hash =
+                        crate::store::sha256_hex(format!("{job_id}/{dataset}/{item}").as_bytes());
                     pending.push(SampleRow {
                         job_id,
-                        prompt_hash: crate::store::sha256_hex(format!("{dataset}/{item}").as_bytes()),
+                        prompt_hash: crate::store::sha256_hex(
+                            format!("{dataset}/{item}").as_bytes(),
+                        ),
                         sample_hash: hash,
                         dataset: dataset.clone(),
                         dataset_hash: format!("{:064x}", mix(q)),
                         item_index: item as i64,
                         repeat_index: 0,
                         target: Some(format!("{}", item % 4)),
-                        output: Some(format!("The answer is {} because of the reasons given.", item % 4)),
+                        output: Some(format!(
+                            "The answer is {} because of the reasons given.",
+                            item % 4
+                        )),
                         filtered: BTreeMap::from([("none".to_string(), format!("{}", item % 4))]),
                         loglikelihoods: Some(vec![-1.25, -3.5, -0.75, -7.0]),
                         scores,

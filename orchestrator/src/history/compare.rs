@@ -176,11 +176,22 @@ pub async fn compare<S: Store + Queries>(
 
     // The last job of each model in each run (a model normally has one job per run).
     let by_model = |s: &Side| -> BTreeMap<String, JobRecord> {
-        s.jobs.iter().map(|j| (j.model.clone(), j.clone())).collect()
+        s.jobs
+            .iter()
+            .map(|j| (j.model.clone(), j.clone()))
+            .collect()
     };
     let (jobs_a, jobs_b) = (by_model(&side_a), by_model(&side_b));
-    let only_in_a = jobs_a.keys().filter(|m| !jobs_b.contains_key(*m)).cloned().collect();
-    let only_in_b = jobs_b.keys().filter(|m| !jobs_a.contains_key(*m)).cloned().collect();
+    let only_in_a = jobs_a
+        .keys()
+        .filter(|m| !jobs_b.contains_key(*m))
+        .cloned()
+        .collect();
+    let only_in_b = jobs_b
+        .keys()
+        .filter(|m| !jobs_a.contains_key(*m))
+        .cloned()
+        .collect();
     let batch = |s: &Side, job: i64| {
         s.stats
             .iter()
@@ -192,14 +203,34 @@ pub async fn compare<S: Store + Queries>(
 
     let mut cells = Vec::new();
     for (model, ja) in &jobs_a {
-        let Some(jb) = jobs_b.get(model) else { continue };
+        let Some(jb) = jobs_b.get(model) else {
+            continue;
+        };
         let m = Some(model.as_str());
         differ(m, None, "engine", ja.engine.clone(), jb.engine.clone());
         differ(m, None, "tp", ja.tp.to_string(), jb.tp.to_string());
         differ(m, None, "dtype", ja.dtype.clone(), jb.dtype.clone());
-        differ(m, None, "batch size", batch(&side_a, ja.id), batch(&side_b, jb.id));
-        differ(m, None, "revision", ja.revision.clone(), jb.revision.clone());
-        differ(m, None, "weights", opt(&ja.weights_hash), opt(&jb.weights_hash));
+        differ(
+            m,
+            None,
+            "batch size",
+            batch(&side_a, ja.id),
+            batch(&side_b, jb.id),
+        );
+        differ(
+            m,
+            None,
+            "revision",
+            ja.revision.clone(),
+            jb.revision.clone(),
+        );
+        differ(
+            m,
+            None,
+            "weights",
+            opt(&ja.weights_hash),
+            opt(&jb.weights_hash),
+        );
 
         let rows_a: Vec<&HistoryRow> = side_a.rows.iter().filter(|r| r.job_id == ja.id).collect();
         let rows_b: Vec<&HistoryRow> = side_b.rows.iter().filter(|r| r.job_id == jb.id).collect();
@@ -215,13 +246,18 @@ pub async fn compare<S: Store + Queries>(
             differ(m, d, "dataset hash", hashes(&sa), hashes(&sb));
             let changed = changed_prompts(&sa, &sb);
             if changed > 0 {
-                differ(m, d, "prompts", "as rendered".into(), format!("{changed} differ"));
+                differ(
+                    m,
+                    d,
+                    "prompts",
+                    "as rendered".into(),
+                    format!("{changed} differ"),
+                );
             }
             for ra in rows_a.iter().filter(|r| r.dataset == dataset) {
-                let Some(rb) = rows_b
-                    .iter()
-                    .find(|r| r.dataset == dataset && r.metric == ra.metric && r.filter == ra.filter)
-                else {
+                let Some(rb) = rows_b.iter().find(|r| {
+                    r.dataset == dataset && r.metric == ra.metric && r.filter == ra.filter
+                }) else {
                     continue;
                 };
                 cells.push(cell(ra, rb, &sa, &sb));
@@ -229,7 +265,9 @@ pub async fn compare<S: Store + Queries>(
         }
     }
 
-    let tested: Vec<usize> = (0..cells.len()).filter(|&i| cells[i].p_value.is_some()).collect();
+    let tested: Vec<usize> = (0..cells.len())
+        .filter(|&i| cells[i].p_value.is_some())
+        .collect();
     let ps: Vec<f64> = tested.iter().filter_map(|&i| cells[i].p_value).collect();
     let adjusted = match opts.correction {
         Correction::Holm => stats::holm(&ps),
@@ -240,7 +278,11 @@ pub async fn compare<S: Store + Queries>(
         c.p_adjusted = Some(p);
         if p < opts.alpha && c.delta != 0.0 {
             let better = (c.delta > 0.0) == c.higher_is_better;
-            c.verdict = if better { Verdict::Improvement } else { Verdict::Regression };
+            c.verdict = if better {
+                Verdict::Improvement
+            } else {
+                Verdict::Regression
+            };
         }
     }
     Ok(Comparison {
@@ -261,7 +303,10 @@ fn hashes(rows: &[ScoreRow]) -> String {
     if set.is_empty() {
         return "none".to_string();
     }
-    set.into_iter().map(|h| &h[..h.len().min(12)]).collect::<Vec<_>>().join(",")
+    set.into_iter()
+        .map(|h| &h[..h.len().min(12)])
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Items present in both whose rendered prompt differs.
@@ -288,7 +333,9 @@ fn per_item(rows: &[ScoreRow], key: &str) -> BTreeMap<i64, f64> {
             e.1 += 1;
         }
     }
-    acc.into_iter().map(|(k, (s, n))| (k, s / f64::from(n))).collect()
+    acc.into_iter()
+        .map(|(k, (s, n))| (k, s / f64::from(n)))
+        .collect()
 }
 
 fn cell(ra: &HistoryRow, rb: &HistoryRow, sa: &[ScoreRow], sb: &[ScoreRow]) -> Cell {

@@ -226,7 +226,11 @@ pub fn to_csv(header: &[&str], records: &[Vec<String>]) -> String {
             f.to_string()
         }
     };
-    let mut out = header.iter().map(|h| field(h)).collect::<Vec<_>>().join(",");
+    let mut out = header
+        .iter()
+        .map(|h| field(h))
+        .collect::<Vec<_>>()
+        .join(",");
     out.push('\n');
     for r in records {
         out.push_str(&r.iter().map(|f| field(f)).collect::<Vec<_>>().join(","));
@@ -241,7 +245,13 @@ mod tests {
 
     #[test]
     fn csv_quotes_only_when_needed() {
-        let text = to_csv(&["a", "b"], &[vec!["x,y".into(), "say \"hi\"".into()], vec!["1".into(), "2".into()]]);
+        let text = to_csv(
+            &["a", "b"],
+            &[
+                vec!["x,y".into(), "say \"hi\"".into()],
+                vec!["1".into(), "2".into()],
+            ],
+        );
         assert_eq!(text, "a,b\n\"x,y\",\"say \"\"hi\"\"\"\n1,2\n");
     }
 

@@ -137,7 +137,11 @@ fn bars(
 }
 
 /// Score heatmap: one row per model, one column per dataset (its first metric).
-fn heatmap(models: &[String], datasets: &[(String, String)], value: &dyn Fn(usize, usize) -> Option<f64>) -> Result<String, ReportError> {
+fn heatmap(
+    models: &[String],
+    datasets: &[(String, String)],
+    value: &dyn Fn(usize, usize) -> Option<f64>,
+) -> Result<String, ReportError> {
     let (nm, nd) = (models.len().max(1) as i32, datasets.len().max(1) as i32);
     let width = (200 + 190 * nd as u32).clamp(480, 1400);
     let height = 120 + 44 * nm as u32;
@@ -178,7 +182,10 @@ fn heatmap(models: &[String], datasets: &[(String, String)], value: &dyn Fn(usiz
                 None => RGBColor(0xee, 0xee, 0xee),
             };
             Rectangle::new(
-                [(SegmentValue::Exact(d), SegmentValue::Exact(m)), (SegmentValue::Exact(d + 1), SegmentValue::Exact(m + 1))],
+                [
+                    (SegmentValue::Exact(d), SegmentValue::Exact(m)),
+                    (SegmentValue::Exact(d + 1), SegmentValue::Exact(m + 1)),
+                ],
                 colour.filled(),
             )
         }))?;
@@ -244,7 +251,10 @@ fn delta_chart(cmp: &Comparison) -> Result<String, ReportError> {
             };
             let i = i as i32;
             let mut r = Rectangle::new(
-                [(0.0, SegmentValue::Exact(i)), (cell.delta, SegmentValue::Exact(i + 1))],
+                [
+                    (0.0, SegmentValue::Exact(i)),
+                    (cell.delta, SegmentValue::Exact(i + 1)),
+                ],
                 colour.filled(),
             );
             r.set_margin(6, 6, 0, 0);
@@ -254,7 +264,10 @@ fn delta_chart(cmp: &Comparison) -> Result<String, ReportError> {
             let se = cell.delta_stderr?;
             let y = SegmentValue::CenterOf(i as i32);
             Some(PathElement::new(
-                vec![(cell.delta - 1.96 * se, y.clone()), (cell.delta + 1.96 * se, y)],
+                vec![
+                    (cell.delta - 1.96 * se, y.clone()),
+                    (cell.delta + 1.96 * se, y),
+                ],
                 BLACK.stroke_width(2),
             ))
         }))?;
@@ -263,7 +276,10 @@ fn delta_chart(cmp: &Comparison) -> Result<String, ReportError> {
 }
 
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 fn figure(id: &str, caption: &str, svg: &str) -> String {
@@ -329,7 +345,10 @@ pub fn render(s: &RunSummary, cmp: Option<&Comparison>) -> Result<String, Report
             .map(|r| r.value)
     };
     let stat = |f: fn(&crate::store::JobStats) -> Option<f64>| -> Vec<Option<f64>> {
-        s.jobs.iter().map(|j| j.stats.as_ref().and_then(f)).collect()
+        s.jobs
+            .iter()
+            .map(|j| j.stats.as_ref().and_then(f))
+            .collect()
     };
     let gib = |b: Option<i64>| b.map(|b| b as f64 / (1u64 << 30) as f64);
     let mut body = String::new();
@@ -341,27 +360,55 @@ pub fn render(s: &RunSummary, cmp: Option<&Comparison>) -> Result<String, Report
     body.push_str(&figure(
         "chart-throughput",
         "Generated tokens per second of decoding, per model.",
-        &bars("throughput", "Tokens/s per model", "tokens/s", &models, &[(
+        &bars(
+            "throughput",
+            "Tokens/s per model",
             "tokens/s",
-            BAR,
-            stat(|st| st.tokens_per_second),
-        )])?,
+            &models,
+            &[("tokens/s", BAR, stat(|st| st.tokens_per_second))],
+        )?,
     ));
     body.push_str(&figure(
         "chart-memory",
         "Memory the planner estimated against the peak measured while the job ran.",
-        &bars("memory", "Memory per model", "GiB", &models, &[
-            ("estimated", BAR, s.jobs.iter().map(|j| gib(j.job.memory_estimate_bytes)).collect()),
-            ("measured", BAR2, s.jobs.iter().map(|j| gib(j.memory_measured_bytes)).collect()),
-        ])?,
+        &bars(
+            "memory",
+            "Memory per model",
+            "GiB",
+            &models,
+            &[
+                (
+                    "estimated",
+                    BAR,
+                    s.jobs
+                        .iter()
+                        .map(|j| gib(j.job.memory_estimate_bytes))
+                        .collect(),
+                ),
+                (
+                    "measured",
+                    BAR2,
+                    s.jobs
+                        .iter()
+                        .map(|j| gib(j.memory_measured_bytes))
+                        .collect(),
+                ),
+            ],
+        )?,
     ));
     body.push_str(&figure(
         "chart-time",
         "Time to load the model against time spent evaluating, per model.",
-        &bars("time", "Load time vs evaluation time", "seconds", &models, &[
-            ("load", BAR2, stat(|st| st.load_ms.map(|v| v / 1000.0))),
-            ("evaluation", BAR, stat(|st| st.eval_ms.map(|v| v / 1000.0))),
-        ])?,
+        &bars(
+            "time",
+            "Load time vs evaluation time",
+            "seconds",
+            &models,
+            &[
+                ("load", BAR2, stat(|st| st.load_ms.map(|v| v / 1000.0))),
+                ("evaluation", BAR, stat(|st| st.eval_ms.map(|v| v / 1000.0))),
+            ],
+        )?,
     ));
     if let Some(cmp) = cmp {
         body.push_str(&figure(
@@ -387,7 +434,10 @@ pub fn render(s: &RunSummary, cmp: Option<&Comparison>) -> Result<String, Report
             .collect();
         if !rows.is_empty() {
             body.push_str("<h2>Not like for like</h2>\n");
-            body.push_str(&table(&["model", "dataset", "setting", "run A", "run B"], &rows));
+            body.push_str(&table(
+                &["model", "dataset", "setting", "run A", "run B"],
+                &rows,
+            ));
         }
     }
     let score_rows: Vec<Vec<String>> = s
@@ -411,7 +461,10 @@ pub fn render(s: &RunSummary, cmp: Option<&Comparison>) -> Result<String, Report
                 j.job.model.clone(),
                 j.job.status.to_string(),
                 format!("{} tp={} {}", j.job.engine, j.job.tp, j.job.dtype),
-                j.job.memory_estimate_bytes.map(human_bytes).unwrap_or_default(),
+                j.job
+                    .memory_estimate_bytes
+                    .map(human_bytes)
+                    .unwrap_or_default(),
                 j.memory_measured_bytes.map(human_bytes).unwrap_or_default(),
                 j.gpu_verdict.clone(),
                 j.job.error.clone().unwrap_or_default(),

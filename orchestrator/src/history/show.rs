@@ -61,7 +61,11 @@ pub async fn summary<S: Store + Queries>(
     Ok(RunSummary { run, jobs, scores })
 }
 
-fn job_summary(job: JobRecord, stats: Option<JobStats>, telemetry: &[TelemetrySample]) -> JobSummary {
+fn job_summary(
+    job: JobRecord,
+    stats: Option<JobStats>,
+    telemetry: &[TelemetrySample],
+) -> JobSummary {
     let mine: Vec<&TelemetrySample> = telemetry
         .iter()
         .filter(|t| t.job_id == Some(job.id))
@@ -147,7 +151,11 @@ mod tests {
         ];
         let s = job_summary(job(vec![0, 1]), None, &t);
         assert_eq!(s.memory_measured_bytes, Some(30));
-        assert!(s.gpu_verdict.starts_with("used: GPUs averaged 80.0%"), "{}", s.gpu_verdict);
+        assert!(
+            s.gpu_verdict.starts_with("used: GPUs averaged 80.0%"),
+            "{}",
+            s.gpu_verdict
+        );
         let idle = job_summary(job(vec![0]), None, &[reading("gpu0", 0, 1.0, 5)]);
         assert!(idle.gpu_verdict.starts_with("IDLE"), "{}", idle.gpu_verdict);
         let cpu = job_summary(job(vec![]), None, &[]);

@@ -222,17 +222,25 @@ mod tests {
         assert!(close(erfc(1.0), 0.157_299_207, 1e-7));
         assert!(close(erfc(-1.0), 1.842_700_793, 1e-7));
         // Two-sided p of z = 1.96.
-        assert!(close(erfc(1.96 / std::f64::consts::SQRT_2), 0.049_995_8, 1e-6));
+        assert!(close(
+            erfc(1.96 / std::f64::consts::SQRT_2),
+            0.049_995_8,
+            1e-6
+        ));
     }
 
     #[test]
     fn bootstrap_is_deterministic_and_sensible() {
-        let shifted: Vec<f64> = (0..200).map(|i| 0.3 + ((i % 7) as f64 - 3.0) * 0.05).collect();
+        let shifted: Vec<f64> = (0..200)
+            .map(|i| 0.3 + ((i % 7) as f64 - 3.0) * 0.05)
+            .collect();
         let a = paired_bootstrap(&shifted, 2000, BOOTSTRAP_SEED).unwrap();
         let b = paired_bootstrap(&shifted, 2000, BOOTSTRAP_SEED).unwrap();
         assert_eq!(a, b);
         assert!(a.p_value < 0.001, "a clear shift: {}", a.p_value);
-        let noise: Vec<f64> = (0..200).map(|i| ((i * 37 % 11) as f64 - 5.0) * 0.1).collect();
+        let noise: Vec<f64> = (0..200)
+            .map(|i| ((i * 37 % 11) as f64 - 5.0) * 0.1)
+            .collect();
         let c = paired_bootstrap(&noise, 2000, BOOTSTRAP_SEED).unwrap();
         assert!(c.p_value > 0.2, "centred noise: {}", c.p_value);
         assert_eq!(paired_bootstrap(&[0.0; 5], 100, 1).unwrap().p_value, 1.0);

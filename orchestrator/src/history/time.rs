@@ -26,14 +26,26 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
     let mp = (5 * doy + 2) / 153;
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { yoe + era * 400 + 1 } else { yoe + era * 400 }, m, d)
+    (
+        if m <= 2 {
+            yoe + era * 400 + 1
+        } else {
+            yoe + era * 400
+        },
+        m,
+        d,
+    )
 }
 
 /// `2026-11-23 20:06` (UTC) for a Unix time in milliseconds.
 pub fn format_ms(ms: i64) -> String {
     let (y, mo, d) = civil_from_days(ms.div_euclid(MS_PER_DAY));
     let rem = ms.rem_euclid(MS_PER_DAY) / 1000;
-    format!("{y:04}-{mo:02}-{d:02} {:02}:{:02}", rem / 3600, rem / 60 % 60)
+    format!(
+        "{y:04}-{mo:02}-{d:02} {:02}:{:02}",
+        rem / 3600,
+        rem / 60 % 60
+    )
 }
 
 /// `2026-11-23T20:06:40Z` for a Unix time in milliseconds.
@@ -78,8 +90,16 @@ pub fn parse_since(text: &str, now_ms: i64) -> Result<i64, String> {
     };
     let num = |s: &str, lo: i64, hi: i64| -> Result<i64, String> {
         let ok = !s.is_empty() && s.len() <= 4 && s.chars().all(|c| c.is_ascii_digit());
-        let v: i64 = if ok { s.parse().map_err(|_| bad())? } else { return Err(bad()) };
-        if (lo..=hi).contains(&v) { Ok(v) } else { Err(bad()) }
+        let v: i64 = if ok {
+            s.parse().map_err(|_| bad())?
+        } else {
+            return Err(bad());
+        };
+        if (lo..=hi).contains(&v) {
+            Ok(v)
+        } else {
+            Err(bad())
+        }
     };
     let parts: Vec<&str> = date.split('-').collect();
     let [y, m, d] = parts.as_slice() else {
@@ -114,14 +134,25 @@ mod tests {
         assert_eq!(format_iso(ms), "2026-11-23T20:06:40Z");
         assert_eq!(format_ms(ms), "2026-11-23 20:06");
         assert_eq!(parse_since("2026-11-23 20:06", 0).unwrap(), ms - 40_000);
-        assert_eq!(format_iso(parse_since("2024-02-29", 0).unwrap()), "2024-02-29T00:00:00Z");
+        assert_eq!(
+            format_iso(parse_since("2024-02-29", 0).unwrap()),
+            "2024-02-29T00:00:00Z"
+        );
     }
 
     #[test]
     fn ages_and_errors() {
         assert_eq!(parse_since("7d", 10 * MS_PER_DAY).unwrap(), 3 * MS_PER_DAY);
         assert_eq!(parse_since("2h", 3 * 3_600_000).unwrap(), 3_600_000);
-        for bad in ["yesterday", "2026-13-01", "2026-02-30", "2026-1-1x", "", "d", "12:00"] {
+        for bad in [
+            "yesterday",
+            "2026-13-01",
+            "2026-02-30",
+            "2026-1-1x",
+            "",
+            "d",
+            "12:00",
+        ] {
             let err = parse_since(bad, 0).unwrap_err();
             assert!(err.contains("--since"), "{bad}: {err}");
         }

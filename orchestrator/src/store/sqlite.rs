@@ -123,7 +123,10 @@ impl SqliteStore {
         self.pool.close().await;
     }
 
-    pub(super) fn read_err(&self, context: &'static str) -> impl Fn(sqlx::Error) -> StoreError + use<> {
+    pub(super) fn read_err(
+        &self,
+        context: &'static str,
+    ) -> impl Fn(sqlx::Error) -> StoreError + use<> {
         let path = self.path.clone();
         let waited = self.busy_timeout;
         move |e| {
@@ -288,7 +291,10 @@ async fn migrate(path: &Path, conn: &mut SqliteConnection) -> Result<(), StoreEr
     }
 }
 
-pub(super) fn json_column(row: &SqliteRow, column: &'static str) -> Result<serde_json::Value, StoreError> {
+pub(super) fn json_column(
+    row: &SqliteRow,
+    column: &'static str,
+) -> Result<serde_json::Value, StoreError> {
     let text: Option<String> = row.try_get(column)?;
     match text {
         None => Ok(serde_json::Value::Null),
