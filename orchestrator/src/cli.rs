@@ -104,8 +104,8 @@ pub struct BenchArgs {
     /// Benchmark the planner instead (1,000 models x 100 datasets over 64 GPUs) and schedule quality.
     #[arg(long, conflicts_with = "model_dir")]
     pub plan: bool,
-    /// Benchmark history queries: fill a new database at PATH with synthetic runs, then time
-    /// `history` and `compare` against it.
+    /// Benchmark history queries: fill a database at PATH with synthetic runs (unless it exists
+    /// already, from an earlier fill), then time `history` and `compare` against it.
     #[arg(long, value_name = "PATH", conflicts_with_all = ["model_dir", "plan"])]
     pub history_db: Option<PathBuf>,
     /// Runs to generate for --history-db.

@@ -182,18 +182,18 @@ pub fn bench(args: &crate::cli::BenchArgs, printer: &Printer) -> anyhow::Result<
         return Err(InputError("--history-db PATH is required".into()).into());
     };
     if path.exists() {
-        return Err(InputError(format!(
-            "{} already exists; the benchmark fills a new database, so give a path that does not exist",
+        printer.notice(format!(
+            "timing queries against the existing {}",
             path.display()
-        ))
-        .into());
+        ));
+    } else {
+        printer.notice(format!(
+            "filling {} with {} runs and {} samples, then timing queries",
+            path.display(),
+            args.runs,
+            args.samples
+        ));
     }
-    printer.notice(format!(
-        "filling {} with {} runs and {} samples, then timing queries",
-        path.display(),
-        args.runs,
-        args.samples
-    ));
     let report = runtime()?
         .block_on(crate::history::bench::run(path, args.runs, args.samples))
         .map_err(lookup)?;
@@ -211,10 +211,16 @@ pub fn bench(args: &crate::cli::BenchArgs, printer: &Printer) -> anyhow::Result<
         &["benchmark", "result"],
         &[
             vec![
-                format!("fill {} runs, {} samples", report.runs, report.samples),
+                match report.fill_seconds {
+                    Some(_) => format!("fill {} runs, {} samples", report.runs, report.samples),
+                    None => format!("existing database, {} runs", report.runs),
+                },
                 format!(
-                    "{:.1} s, {}",
-                    report.fill_seconds,
+                    "{}{}",
+                    report
+                        .fill_seconds
+                        .map(|s| format!("{s:.1} s, "))
+                        .unwrap_or_default(),
                     crate::history::human_bytes(report.db_bytes as i64)
                 ),
             ],

@@ -241,6 +241,7 @@ pub fn to_csv(header: &[&str], records: &[Vec<String>]) -> String {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]

@@ -105,6 +105,7 @@ fn job_summary(
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::store::JobStatus;
 

@@ -190,6 +190,7 @@ impl SplitMix64 {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     fn close(a: f64, b: f64, tol: f64) -> bool {

@@ -18,7 +18,8 @@ mod writer;
 
 pub use error::StoreError;
 pub use queries::{
-    HistoryQuery, HistoryRow, JobStats, Queries, SCORE_ROWS_SQL, ScoreRow, history_sql,
+    HistoryQuery, HistoryRow, JOB_STATS_SQL, JobStats, Queries, RUNS_WITH_MODEL_SQL,
+    SCORE_ROWS_SQL, ScoreRow, history_sql,
 };
 pub use sqlite::{SqliteStore, StoreOptions};
 pub use types::{

@@ -99,6 +99,14 @@ pub struct ScoreRow {
 }
 
 /// The SQL of [`Queries::history_rows`]; public so tests can check its plan.
+///
+/// The join order is fixed (`CROSS JOIN` in SQLite keeps the left table outer): runs newest
+/// first through `runs_started_at` (or `runs_category`, or a `--since` range), then each run's
+/// jobs (through `jobs_model` when a model is given) and their aggregates through the unique
+/// key (with the dataset as its second column). Rows come out in the order listed, so a
+/// `LIMIT` stops the walk early; without the fixed order SQLite's planner, having no
+/// statistics, started from `aggregates` and sorted every matching row (measured 20-400 ms on
+/// 10,000 runs against under 2 ms this way). The outer index is named with `INDEXED BY`.
 pub fn history_sql(q: &HistoryQuery) -> QueryBuilder<Sqlite> {
     let mut qb = QueryBuilder::<Sqlite>::new(
         "SELECT r.id AS run_id, r.started_at_ms AS run_started_at_ms, r.status AS run_status,
@@ -106,14 +114,23 @@ pub fn history_sql(q: &HistoryQuery) -> QueryBuilder<Sqlite> {
                 j.dtype, j.tp, j.status AS job_status, a.dataset, a.metric, a.filter, a.value,
                 a.stderr, a.n, a.n_scored, a.n_failed, a.partial, a.higher_is_better,
                 s.tokens_per_second, s.batch_size
-         FROM aggregates a
-         JOIN jobs j ON j.id = a.job_id
-         JOIN runs r ON r.id = j.run_id
+         FROM runs r ",
+    );
+    // Pin the outer index: which one SQLite picks without statistics varies between versions.
+    qb.push(match (q.run_id, &q.category) {
+        (Some(_), _) => "",
+        (None, Some(_)) => "INDEXED BY runs_category",
+        (None, None) => "INDEXED BY runs_started_at",
+    });
+    qb.push(
+        "
+         CROSS JOIN jobs j ON j.run_id = r.id
+         CROSS JOIN aggregates a ON a.job_id = j.id
          LEFT JOIN job_stats s ON s.job_id = j.id
          WHERE 1 = 1",
     );
     if let Some(run_id) = q.run_id {
-        qb.push(" AND j.run_id = ").push_bind(run_id);
+        qb.push(" AND r.id = ").push_bind(run_id);
     }
     if let Some(category) = &q.category {
         qb.push(" AND r.category = ").push_bind(category.clone());
@@ -147,6 +164,16 @@ pub fn history_sql(q: &HistoryQuery) -> QueryBuilder<Sqlite> {
 pub const SCORE_ROWS_SQL: &str = "SELECT item_index, repeat_index, prompt_hash, dataset_hash, \
      scores, error IS NOT NULL AS failed FROM samples WHERE job_id = ? AND dataset = ? \
      ORDER BY item_index, repeat_index";
+
+/// The SQL of [`Queries::runs_with_model`]: runs newest first, each checked through
+/// `jobs_model`, so the walk stops at the limit.
+pub const RUNS_WITH_MODEL_SQL: &str = "SELECT r.id FROM runs r INDEXED BY runs_started_at WHERE EXISTS \
+     (SELECT 1 FROM jobs j WHERE j.model = ?1 AND j.run_id = r.id) \
+     ORDER BY r.started_at_ms DESC, r.id DESC LIMIT ?2";
+
+/// The SQL of [`Queries::job_stats`].
+pub const JOB_STATS_SQL: &str = "SELECT s.* FROM jobs j CROSS JOIN job_stats s ON s.job_id = j.id \
+     WHERE j.run_id = ? ORDER BY j.id";
 
 /// Reads for the history-facing commands.
 pub trait Queries: Send + Sync {
@@ -277,26 +304,20 @@ impl Queries for SqliteStore {
     }
 
     async fn runs_with_model(&self, model: &str, limit: i64) -> Result<Vec<i64>, StoreError> {
-        sqlx::query_scalar(
-            "SELECT DISTINCT r.id FROM jobs j JOIN runs r ON r.id = j.run_id
-             WHERE j.model = ? ORDER BY r.started_at_ms DESC, r.id DESC LIMIT ?",
-        )
-        .bind(model)
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await
-        .map_err(self.read_err("finding runs of a model"))
+        sqlx::query_scalar(RUNS_WITH_MODEL_SQL)
+            .bind(model)
+            .bind(limit)
+            .fetch_all(self.pool())
+            .await
+            .map_err(self.read_err("finding runs of a model"))
     }
 
     async fn job_stats(&self, run_id: i64) -> Result<Vec<JobStats>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT s.* FROM job_stats s JOIN jobs j ON j.id = s.job_id
-             WHERE j.run_id = ? ORDER BY s.job_id",
-        )
-        .bind(run_id)
-        .fetch_all(self.pool())
-        .await
-        .map_err(self.read_err("reading job summaries"))?;
+        let rows = sqlx::query(JOB_STATS_SQL)
+            .bind(run_id)
+            .fetch_all(self.pool())
+            .await
+            .map_err(self.read_err("reading job summaries"))?;
         rows.iter().map(job_stats_row).collect()
     }
 
