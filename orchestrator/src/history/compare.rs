@@ -365,7 +365,11 @@ fn cell(ra: &HistoryRow, rb: &HistoryRow, sa: &[ScoreRow], sb: &[ScoreRow]) -> C
         discordant = Some((b, c));
         Some(stats::mcnemar(b, c))
     } else {
-        stats::paired_bootstrap(&diffs, stats::BOOTSTRAP_ITERS, stats::BOOTSTRAP_SEED)
+        stats::paired_bootstrap(
+            &diffs,
+            stats::bootstrap_iters(diffs.len()),
+            stats::BOOTSTRAP_SEED,
+        )
     };
     Cell {
         model: ra.model.clone(),
@@ -383,5 +387,83 @@ fn cell(ra: &HistoryRow, rb: &HistoryRow, sa: &[ScoreRow], sb: &[ScoreRow]) -> C
         p_value: result.map(|r| r.p_value),
         p_adjusted: None,
         verdict: Verdict::NoChange,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::store::{JobStatus, RunStatus};
+
+    fn row(item: i64, repeat: i64, score: Option<f64>) -> ScoreRow {
+        ScoreRow {
+            item_index: item,
+            repeat_index: repeat,
+            prompt_hash: format!("p{item}"),
+            dataset_hash: "d".into(),
+            scores: score
+                .map(|s| BTreeMap::from([("acc,none".to_string(), s)]))
+                .unwrap_or_default(),
+            failed: score.is_none(),
+        }
+    }
+
+    fn agg(value: f64, stderr: Option<f64>) -> HistoryRow {
+        HistoryRow {
+            run_id: 1,
+            run_started_at_ms: 0,
+            run_status: RunStatus::Completed,
+            category: None,
+            tool_version: "0".into(),
+            job_id: 1,
+            model: "m".into(),
+            revision: "main".into(),
+            engine: "lightweight".into(),
+            dtype: "bf16".into(),
+            tp: 1,
+            job_status: JobStatus::Completed,
+            dataset: "d".into(),
+            metric: "acc".into(),
+            filter: "none".into(),
+            value,
+            stderr,
+            n: 10,
+            n_scored: 10,
+            n_failed: 0,
+            partial: false,
+            higher_is_better: true,
+            tokens_per_second: None,
+            batch_size: None,
+        }
+    }
+
+    #[test]
+    fn repeats_are_averaged_and_failed_samples_left_out() {
+        let rows = [
+            row(0, 0, Some(1.0)),
+            row(0, 1, Some(0.0)),
+            row(1, 0, None),
+            row(2, 0, Some(1.0)),
+        ];
+        let items = per_item(&rows, "acc,none");
+        assert_eq!(items, BTreeMap::from([(0, 0.5), (2, 1.0)]));
+        // Item 0 is no longer 0/1, so the bootstrap is used instead of McNemar.
+        let c = cell(&agg(0.75, Some(0.1)), &agg(0.5, Some(0.1)), &rows, &rows);
+        assert_eq!(c.test, Some(TestKind::PairedBootstrap));
+        assert_eq!(c.n_paired, 2);
+    }
+
+    #[test]
+    fn without_paired_samples_the_stored_errors_are_used() {
+        let c = cell(&agg(0.8, Some(0.03)), &agg(0.6, Some(0.04)), &[], &[]);
+        assert_eq!(c.n_paired, 0);
+        assert_eq!(c.test, Some(TestKind::UnpairedZ));
+        assert!((c.delta_stderr.unwrap() - 0.05).abs() < 1e-12);
+        assert!(c.p_value.unwrap() < 0.001, "z = 4");
+        assert_eq!(
+            changed_prompts(&[row(0, 0, Some(1.0))], &[row(0, 0, Some(1.0))]),
+            0
+        );
     }
 }

@@ -5,13 +5,24 @@
 //!   when `b + c < 25`, otherwise the chi-square statistic with continuity correction
 //!   `(|b - c| - 1)^2 / (b + c)` on one degree of freedom (McNemar 1947; Edwards 1948).
 //! - Paired bootstrap for any other per-item score: resample the per-item differences with
-//!   replacement, `BOOTSTRAP_ITERS` times from a fixed seed, and use the shifted-null p-value
+//!   replacement, `BOOTSTRAP_ITERS` times (fewer for very large cells) from a fixed seed, and use the shifted-null p-value
 //!   `(1 + #{|mean* - d| >= |d|}) / (iters + 1)` (Efron & Tibshirani 1993, §16.4), where `d`
 //!   is the observed mean difference. The same inputs always give the same p-value.
 //! - Holm's step-down and Benjamini–Hochberg's step-up adjustments, as R's `p.adjust`.
 
-/// Resamples in the paired bootstrap.
+/// Resamples in the paired bootstrap (fewer for very large cells, see [`bootstrap_iters`]).
 pub const BOOTSTRAP_ITERS: usize = 10_000;
+/// The fewest resamples: p-values down to about 0.001 stay resolvable.
+pub const BOOTSTRAP_MIN_ITERS: usize = 1_000;
+/// Draws (resamples × items) one cell may cost, so a 100,000-item dataset stays near a second.
+pub const BOOTSTRAP_DRAWS: usize = 20_000_000;
+
+/// Resamples for a cell of `n` paired items: [`BOOTSTRAP_ITERS`], cut to keep the draws within
+/// [`BOOTSTRAP_DRAWS`], never below [`BOOTSTRAP_MIN_ITERS`]. Depends only on `n`, so results
+/// stay reproducible.
+pub fn bootstrap_iters(n: usize) -> usize {
+    (BOOTSTRAP_DRAWS / n.max(1)).clamp(BOOTSTRAP_MIN_ITERS, BOOTSTRAP_ITERS)
+}
 /// Seed of the bootstrap's generator.
 pub const BOOTSTRAP_SEED: u64 = 0x5EED_A55A;
 /// Below this many discordant pairs McNemar's test is exact (binomial).
@@ -262,6 +273,13 @@ mod tests {
         }
         assert_eq!(holm(&[0.9, 0.8]), vec![1.0, 1.0]);
         assert!(holm(&[]).is_empty());
+    }
+
+    #[test]
+    fn bootstrap_budget() {
+        assert_eq!(bootstrap_iters(25), BOOTSTRAP_ITERS);
+        assert_eq!(bootstrap_iters(4_000), 5_000);
+        assert_eq!(bootstrap_iters(10_000_000), BOOTSTRAP_MIN_ITERS);
     }
 
     #[test]
