@@ -58,7 +58,7 @@ fn print_summary(s: &RunSummary, printer: &Printer) -> anyhow::Result<()> {
         r.status,
         format_ms(r.started_at_ms),
         r.tool_version,
-        &r.catalog_hash[..r.catalog_hash.len().min(12)]
+        r.catalog_hash.chars().take(12).collect::<String>()
     ))?;
     if let Some(e) = &r.error {
         printer.line(format!("error: {e}"))?;
