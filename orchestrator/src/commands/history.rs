@@ -38,9 +38,11 @@ pub(crate) async fn open_store(global: &GlobalArgs) -> anyhow::Result<(SqliteSto
         ))
         .into());
     }
+    // The read commands issue one query at a time: one reader connection is enough, and each
+    // extra one would cost its own open and schema parse.
     let options = StoreOptions {
         busy_timeout: READ_BUSY_TIMEOUT,
-        ..StoreOptions::default()
+        readers: 1,
     };
     let store = SqliteStore::open_with(&path, options)
         .await
