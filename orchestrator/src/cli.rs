@@ -27,6 +27,9 @@ pub struct GlobalArgs {
     /// A catalog directory (categories/, datasets/) layered over the built-in one.
     #[arg(long, global = true, env = "ASSAY_CATALOG", value_name = "DIR")]
     pub catalog: Option<PathBuf>,
+    /// The results database [default: $XDG_DATA_HOME/assay/assay.db, else ~/.local/share/assay/assay.db].
+    #[arg(long, global = true, env = "ASSAY_DB", value_name = "PATH")]
+    pub db: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -39,10 +42,20 @@ pub enum Command {
     Gpus(GpusArgs),
     /// Dry run: size, route and schedule a category without loading weights.
     Plan(PlanArgs),
-    /// Benchmarks: a model's inference speed on this machine, or the planner.
+    /// Benchmarks: a model's inference speed on this machine, the planner, or history queries.
     Bench(BenchArgs),
     /// List datasets, or show one dataset's prompts exactly as a model will see them.
     Datasets(DatasetsArgs),
+    /// Stored results, one row per run, model, dataset and metric, newest first.
+    History(HistoryArgs),
+    /// One run: settings, inventory, jobs, scores, performance, and its samples.
+    Show(ShowArgs),
+    /// Compare two runs cell by cell with paired significance tests.
+    Compare(CompareArgs),
+    /// Export a run's results (lm-evaluation-harness JSON layout, or CSV).
+    Export(ExportArgs),
+    /// Write a self-contained HTML report of a run, with charts.
+    Report(ReportArgs),
 }
 
 #[derive(Debug, Args)]
@@ -93,6 +106,115 @@ pub struct BenchArgs {
     /// Benchmark the planner instead (1,000 models x 100 datasets over 64 GPUs) and schedule quality.
     #[arg(long, conflicts_with = "model_dir")]
     pub plan: bool,
+    /// Benchmark history queries: fill a database at PATH with synthetic runs (unless it exists
+    /// already, from an earlier fill), then time `history` and `compare` against it.
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["model_dir", "plan"])]
+    pub history_db: Option<PathBuf>,
+    /// Runs to generate for --history-db.
+    #[arg(long, default_value_t = 10_000, requires = "history_db")]
+    pub runs: u64,
+    /// Sample rows to generate for --history-db (spread evenly over the runs).
+    #[arg(long, default_value_t = 1_000_000, requires = "history_db")]
+    pub samples: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// Only runs of this category.
+    #[arg(long)]
+    pub category: Option<String>,
+    /// Only this model (catalog id).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Only this dataset.
+    #[arg(long)]
+    pub dataset: Option<String>,
+    /// Only this metric: `acc`, or `metric,filter` such as `exact_match,strict-match`.
+    #[arg(long)]
+    pub metric: Option<String>,
+    /// Only runs started at or after: YYYY-MM-DD, YYYY-MM-DDTHH:MM (UTC), or an age (12h, 7d, 2w).
+    #[arg(long, value_name = "DATE")]
+    pub since: Option<String>,
+    /// Only jobs in this state: completed, failed, running, pending, skipped.
+    #[arg(long)]
+    pub status: Option<String>,
+    /// At most this many rows (0 = all).
+    #[arg(long, default_value_t = 50, value_name = "N")]
+    pub limit: u64,
+    /// CSV on stdout instead of a table.
+    #[arg(long, conflicts_with = "json")]
+    pub csv: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The run id (`assay history` lists them).
+    pub run_id: i64,
+    /// Page through the per-sample outputs and their scores instead.
+    #[arg(long)]
+    pub samples: bool,
+    /// With --samples: the model whose samples to show (default: the run's first job).
+    #[arg(long, requires = "samples")]
+    pub model: Option<String>,
+    /// With --samples: only this dataset.
+    #[arg(long, requires = "samples")]
+    pub dataset: Option<String>,
+    /// With --samples: the page to show, from 1.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..), requires = "samples")]
+    pub page: u64,
+    /// With --samples: samples per page.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=10_000), requires = "samples")]
+    pub page_size: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The baseline run (default with --model: the model's second newest run).
+    pub run_a: Option<i64>,
+    /// The run compared against it (default with --model: the model's newest run).
+    pub run_b: Option<i64>,
+    /// Only this model; without run ids, its two newest runs.
+    #[arg(long)]
+    pub model: Option<String>,
+    /// How p-values are adjusted for the number of cells compared.
+    #[arg(long, value_enum, default_value = "holm")]
+    pub correction: crate::history::compare::Correction,
+    /// Significance level for flagging a regression or improvement.
+    #[arg(long, default_value_t = 0.05)]
+    pub alpha: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    Json,
+    Csv,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The run id.
+    pub run_id: i64,
+    /// json: lm-evaluation-harness results layout (one document per model); csv: one row per metric.
+    #[arg(long, value_enum, default_value = "json")]
+    pub format: ExportFormat,
+    /// Only this model.
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Write files under DIR (`DIR/<model>/results_<date>.json`, or `DIR/run_<id>.csv`) instead of stdout.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The run id.
+    pub run_id: i64,
+    /// Directory to write `report.html` into [default: ./assay-report-<run id>].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Add charts of the deltas against RUN_B, taken as the baseline (delta = RUN_ID - RUN_B).
+    #[arg(long, value_name = "RUN_B")]
+    pub compare: Option<i64>,
 }
 
 #[derive(Debug, Args)]

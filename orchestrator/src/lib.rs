@@ -7,6 +7,7 @@ pub mod cli;
 pub mod commands;
 pub mod error;
 pub mod hardware;
+pub mod history;
 pub mod metrics;
 pub mod plan;
 pub mod printer;

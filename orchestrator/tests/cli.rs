@@ -3,7 +3,10 @@
 //! - categories / models: human tables and `--json`, exactly.
 //! - bad input: exit code 2 and messages naming file, line, column and field.
 //! - local checkpoints: numbers read from a Hugging Face cache snapshot.
+//! - `history`: the read commands over a database of synthetic runs (history, show, compare,
+//!   export, report).
 
+mod history;
 mod util;
 
 use serde_json::Value;

@@ -1,10 +1,15 @@
 //! One file per command. Each takes its inputs and the printer and returns an exit code.
 pub mod bench;
 pub mod categories;
+pub mod compare;
 pub mod datasets;
+pub mod export;
 pub mod gpus;
+pub mod history;
 pub mod models;
 pub mod plan;
+pub mod report;
+pub mod show;
 
 use crate::catalog::Origin;
 use crate::cli::{Cli, Command};
@@ -21,6 +26,12 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Gpus(args) => gpus::run(&args, &printer),
         Command::Plan(args) => plan::run(&args, &cli.global, &printer),
         Command::Bench(args) if args.plan => bench::run_plan(&printer),
+        Command::Bench(args) if args.history_db.is_some() => history::bench(&args, &printer),
+        Command::History(args) => history::run(&args, &cli.global, &printer),
+        Command::Show(args) => show::run(&args, &cli.global, &printer),
+        Command::Compare(args) => compare::run(&args, &cli.global, &printer),
+        Command::Export(args) => export::run(&args, &cli.global, &printer),
+        Command::Report(args) => report::run(&args, &cli.global, &printer),
         Command::Bench(_) => {
             printer.notice("not yet implemented");
             Ok(crate::error::EXIT_FAILURE)

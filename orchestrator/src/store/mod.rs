@@ -11,11 +11,16 @@
 
 pub mod bench;
 mod error;
+mod queries;
 mod sqlite;
 mod types;
 mod writer;
 
 pub use error::StoreError;
+pub use queries::{
+    HistoryQuery, HistoryRow, JOB_STATS_SQL, JobStats, Queries, RUNS_WITH_MODEL_SQL,
+    SCORE_ROWS_SQL, ScoreRow, history_sql,
+};
 pub use sqlite::{SqliteStore, StoreOptions};
 pub use types::{
     AggregateRecord, AggregateRow, HistoryFilter, JobRecord, JobStatus, JobUpdate, NewJob, NewRun,
@@ -98,6 +103,11 @@ pub trait Store: Send + Sync {
         &self,
         run_id: i64,
     ) -> impl Future<Output = Result<Vec<TelemetrySample>, StoreError>> + Send;
+    /// Insert or replace a job's performance summary (written when the job ends).
+    fn record_job_stats(
+        &self,
+        stats: JobStats,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// Where the database lives: `--db` if given, else `$ASSAY_DB`, else

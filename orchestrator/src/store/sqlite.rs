@@ -113,13 +113,20 @@ impl SqliteStore {
         &self.path
     }
 
+    pub(super) fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
     /// Stop the writer and close every connection (the WAL is checkpointed into the main file).
     pub async fn close(&self) {
         self.writer.shutdown().await;
         self.pool.close().await;
     }
 
-    fn read_err(&self, context: &'static str) -> impl Fn(sqlx::Error) -> StoreError + use<> {
+    pub(super) fn read_err(
+        &self,
+        context: &'static str,
+    ) -> impl Fn(sqlx::Error) -> StoreError + use<> {
         let path = self.path.clone();
         let waited = self.busy_timeout;
         move |e| {
@@ -284,7 +291,10 @@ async fn migrate(path: &Path, conn: &mut SqliteConnection) -> Result<(), StoreEr
     }
 }
 
-fn json_column(row: &SqliteRow, column: &'static str) -> Result<serde_json::Value, StoreError> {
+pub(super) fn json_column(
+    row: &SqliteRow,
+    column: &'static str,
+) -> Result<serde_json::Value, StoreError> {
     let text: Option<String> = row.try_get(column)?;
     match text {
         None => Ok(serde_json::Value::Null),
@@ -295,7 +305,7 @@ fn json_column(row: &SqliteRow, column: &'static str) -> Result<serde_json::Valu
     }
 }
 
-fn json_as<T: serde::de::DeserializeOwned>(
+pub(super) fn json_as<T: serde::de::DeserializeOwned>(
     row: &SqliteRow,
     column: &'static str,
 ) -> Result<T, StoreError> {
@@ -305,7 +315,7 @@ fn json_as<T: serde::de::DeserializeOwned>(
     })
 }
 
-fn status<T>(text: &str, parse: fn(&str) -> Option<T>) -> Result<T, StoreError> {
+pub(super) fn status<T>(text: &str, parse: fn(&str) -> Option<T>) -> Result<T, StoreError> {
     parse(text).ok_or_else(|| StoreError::Corrupt {
         what: "column `status`".to_string(),
         detail: format!("unknown status `{text}`"),
@@ -347,7 +357,7 @@ fn job_record(row: &SqliteRow) -> Result<JobRecord, StoreError> {
     })
 }
 
-fn sample_record(row: &SqliteRow) -> Result<SampleRecord, StoreError> {
+pub(super) fn sample_record(row: &SqliteRow) -> Result<SampleRecord, StoreError> {
     let lls: Option<Vec<Option<f64>>> = json_as(row, "loglikelihoods")?;
     Ok(SampleRecord {
         id: row.try_get("id")?,
@@ -491,6 +501,12 @@ impl Store for SqliteStore {
     async fn insert_telemetry(&self, rows: Vec<TelemetrySample>) -> Result<(), StoreError> {
         self.writer
             .request(|r| Command::InsertTelemetry(rows, r))
+            .await
+    }
+
+    async fn record_job_stats(&self, stats: super::JobStats) -> Result<(), StoreError> {
+        self.writer
+            .request(|r| Command::RecordJobStats(stats, r))
             .await
     }
 

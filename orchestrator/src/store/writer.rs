@@ -46,6 +46,7 @@ pub(crate) enum Command {
     ReuseSamples(i64, ResumeScope, Vec<String>, Reply<u64>),
     UpsertAggregates(Vec<AggregateRow>, Reply<()>),
     InsertTelemetry(Vec<TelemetrySample>, Reply<()>),
+    RecordJobStats(super::JobStats, Reply<()>),
     /// Close the write connection (checkpointing the WAL) and stop.
     Shutdown(oneshot::Sender<()>),
 }
@@ -142,6 +143,12 @@ impl Writer {
             }
             Command::InsertTelemetry(rows, reply) => {
                 let _ = reply.send(self.insert_telemetry(&rows).await);
+            }
+            Command::RecordJobStats(stats, reply) => {
+                let r = super::queries::upsert_job_stats(&mut self.conn, &stats)
+                    .await
+                    .map_err(self.err("recording a job summary"));
+                let _ = reply.send(r);
             }
             Command::Shutdown(done) => {
                 let _ = done.send(());

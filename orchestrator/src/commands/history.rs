@@ -1,0 +1,240 @@
+//! `assay history`: stored results, one row per (run, model, dataset, metric), newest first,
+//! as a table, `--json` or `--csv`. Also the store opening shared by the read commands.
+
+use crate::cli::{GlobalArgs, HistoryArgs};
+use crate::error::{EXIT_OK, InputError};
+use crate::history::export::{CSV_HEADER, csv_record, to_csv};
+use crate::history::time::{format_ms, parse_since};
+use crate::history::{LookupError, value_pm};
+use crate::printer::Printer;
+use crate::store::{
+    HistoryQuery, JobStatus, Queries, SqliteStore, StoreError, StoreOptions, now_ms,
+    resolve_db_path,
+};
+use anyhow::Context;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How long a read command waits for another process's lock (only schema upgrades and
+/// exclusive locks block readers in WAL mode).
+const READ_BUSY_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// A single-threaded runtime for a command's store calls.
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+/// Open the results database for reading. A missing file is not created: there is nothing to
+/// read. A file that is not an assay database is the user's input error (exit 2).
+pub(crate) async fn open_store(global: &GlobalArgs) -> anyhow::Result<(SqliteStore, String)> {
+    let path: PathBuf = resolve_db_path(global.db.as_deref()).map_err(input)?;
+    let shown = path.display().to_string();
+    if !path.exists() {
+        return Err(InputError(format!(
+            "no results database at {shown}: nothing has been recorded there yet (`assay run CATEGORY` creates it; --db or ASSAY_DB chooses another)"
+        ))
+        .into());
+    }
+    // The read commands issue one query at a time: one reader connection is enough, and each
+    // extra one would cost its own open and schema parse.
+    let options = StoreOptions {
+        busy_timeout: READ_BUSY_TIMEOUT,
+        readers: 1,
+    };
+    let store = SqliteStore::open_with(&path, options)
+        .await
+        .map_err(input)?;
+    Ok((store, shown))
+}
+
+/// Store errors that mean "this is not a database assay can use" become input errors.
+fn input(e: StoreError) -> anyhow::Error {
+    match e {
+        StoreError::NotSqlite { .. }
+        | StoreError::NewerSchema { .. }
+        | StoreError::SchemaMismatch { .. }
+        | StoreError::NoDataDir => InputError(e.to_string()).into(),
+        other => other.into(),
+    }
+}
+
+/// Lookup errors: an unknown run id or an empty database is the user's input (exit 2).
+pub(crate) fn lookup(e: LookupError) -> anyhow::Error {
+    match e {
+        LookupError::Store(s) => input(s),
+        other => InputError(other.to_string()).into(),
+    }
+}
+
+/// Parse `--metric acc` or `--metric exact_match,strict-match`.
+pub(crate) fn split_metric(text: &str) -> (String, Option<String>) {
+    match text.split_once(',') {
+        Some((m, f)) => (m.to_string(), Some(f.to_string())),
+        None => (text.to_string(), None),
+    }
+}
+
+pub fn run(args: &HistoryArgs, global: &GlobalArgs, printer: &Printer) -> anyhow::Result<u8> {
+    let since_ms = args
+        .since
+        .as_deref()
+        .map(|s| parse_since(s, now_ms()))
+        .transpose()
+        .map_err(InputError)?;
+    let status = args
+        .status
+        .as_deref()
+        .map(|s| {
+            JobStatus::parse(s).ok_or_else(|| {
+                InputError(format!(
+                    "--status `{s}` is not a job state; use completed, failed, running, pending or skipped"
+                ))
+            })
+        })
+        .transpose()?;
+    let (metric, filter) = match args.metric.as_deref().map(split_metric) {
+        Some((m, f)) => (Some(m), f),
+        None => (None, None),
+    };
+    let query = HistoryQuery {
+        run_id: None,
+        category: args.category.clone(),
+        model: args.model.clone(),
+        dataset: args.dataset.clone(),
+        metric,
+        filter,
+        since_ms,
+        status,
+        limit: (args.limit > 0).then_some(args.limit as i64),
+    };
+    let rows = runtime()?.block_on(async {
+        let (store, path) = open_store(global).await?;
+        let rows = store.history_rows(&query).await?;
+        let empty = rows.is_empty() && store.run_count().await? == 0;
+        store.close().await;
+        if empty {
+            return Err(lookup(LookupError::Empty { path }));
+        }
+        anyhow::Ok(rows)
+    })?;
+    if printer.json {
+        printer.json(&rows)?;
+        return Ok(EXIT_OK);
+    }
+    if args.csv {
+        let records: Vec<Vec<String>> = rows.iter().map(csv_record).collect();
+        printer.line(to_csv(CSV_HEADER, &records).trim_end_matches('\n'))?;
+        return Ok(EXIT_OK);
+    }
+    if rows.is_empty() {
+        printer.line("no results match these filters")?;
+        return Ok(EXIT_OK);
+    }
+    let table: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            vec![
+                r.run_id.to_string(),
+                format_ms(r.run_started_at_ms),
+                r.model.clone(),
+                r.dataset.clone(),
+                crate::history::metric_key(&r.metric, &r.filter),
+                value_pm(r.value, r.stderr),
+                r.n.to_string(),
+                r.engine.clone(),
+                r.tp.to_string(),
+                r.dtype.clone(),
+                r.tokens_per_second
+                    .map(|t| format!("{t:.1}"))
+                    .unwrap_or_else(|| "-".into()),
+                if r.partial {
+                    format!("{} ({} failed)", r.job_status, r.n_failed)
+                } else {
+                    r.job_status.to_string()
+                },
+            ]
+        })
+        .collect();
+    printer.table(
+        &[
+            "run",
+            "date (UTC)",
+            "model",
+            "dataset",
+            "metric",
+            "value ± stderr",
+            "n",
+            "engine",
+            "tp",
+            "dtype",
+            "tok/s",
+            "status",
+        ],
+        &table,
+    )?;
+    Ok(EXIT_OK)
+}
+
+/// `assay bench --history-db PATH`: fill a new database and time `history` and `compare`.
+pub fn bench(args: &crate::cli::BenchArgs, printer: &Printer) -> anyhow::Result<u8> {
+    let Some(path) = args.history_db.as_deref() else {
+        return Err(InputError("--history-db PATH is required".into()).into());
+    };
+    if path.exists() {
+        printer.notice(format!(
+            "timing queries against the existing {}",
+            path.display()
+        ));
+    } else {
+        printer.notice(format!(
+            "filling {} with {} runs and {} samples, then timing queries",
+            path.display(),
+            args.runs,
+            args.samples
+        ));
+    }
+    let report = runtime()?
+        .block_on(crate::history::bench::run(path, args.runs, args.samples))
+        .map_err(lookup)?;
+    if printer.json {
+        printer.json(&report)?;
+        return Ok(EXIT_OK);
+    }
+    let t = |t: &crate::history::bench::Timing| {
+        format!(
+            "p50 {:.2} ms, p95 {:.2} ms (min {:.2}, max {:.2}; {} runs; {} rows)",
+            t.p50_ms, t.p95_ms, t.min_ms, t.max_ms, t.reps, t.rows
+        )
+    };
+    printer.table(
+        &["benchmark", "result"],
+        &[
+            vec![
+                match report.fill_seconds {
+                    Some(_) => format!("fill {} runs, {} samples", report.runs, report.samples),
+                    None => format!("existing database, {} runs", report.runs),
+                },
+                format!(
+                    "{}{}",
+                    report
+                        .fill_seconds
+                        .map(|s| format!("{s:.1} s, "))
+                        .unwrap_or_default(),
+                    crate::history::human_bytes(report.db_bytes as i64)
+                ),
+            ],
+            vec![report.history_query.clone(), t(&report.history)],
+            vec![
+                format!(
+                    "compare {} {}",
+                    report.compare_runs.0, report.compare_runs.1
+                ),
+                t(&report.compare),
+            ],
+        ],
+    )?;
+    Ok(EXIT_OK)
+}
