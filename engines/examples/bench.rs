@@ -31,6 +31,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let f = figures(
                 dir.to_str().ok_or("non-UTF-8 path")?,
                 &FiguresOptions::default(),
+                &mut |name, value| eprintln!("{name} {value:.3}"),
             )?;
             println!("{}", serde_json::to_string_pretty(&f)?);
         }

@@ -15,6 +15,9 @@ use crate::telemetry::{EngineTelemetry, LoadTelemetry};
 pub enum DeviceSpec {
     #[default]
     Cpu,
+    /// CUDA device 0 when this build has CUDA support and a device is present, else the CPU
+    /// (the engine's device description says which, and why).
+    Auto,
     /// A CUDA device by ordinal (needs a build with `--features cuda`).
     Cuda(usize),
 }

@@ -69,6 +69,69 @@ pub struct BenchReport {
     pub peak_rss_bytes: Option<u64>,
 }
 
+fn mib(b: Option<u64>) -> String {
+    b.map_or("n/a".into(), |b| {
+        format!("{:.1} MiB", b as f64 / (1024.0 * 1024.0))
+    })
+}
+
+impl BenchReport {
+    /// `(metric, value)` rows for a human-readable table.
+    pub fn table_rows(&self) -> Vec<(String, String)> {
+        let mut rows = vec![
+            (
+                "model".into(),
+                format!(
+                    "{} ({})",
+                    self.info.model_dir.display(),
+                    self.info.architecture
+                ),
+            ),
+            ("device".into(), self.info.device.clone()),
+            (
+                "dtype".into(),
+                match &self.info.compute_note {
+                    Some(n) => format!("{} ({n})", self.info.dtype),
+                    None => self.info.dtype.clone(),
+                },
+            ),
+            (
+                "parameters".into(),
+                format!("{:.1} M", self.info.num_parameters as f64 / 1e6),
+            ),
+            ("load time".into(), format!("{:.3} s", self.load_s)),
+            (
+                "TTFT p50 / p95".into(),
+                format!("{:.1} / {:.1} ms", self.ttft.p50 * 1e3, self.ttft.p95 * 1e3),
+            ),
+            (
+                "prefill".into(),
+                format!(
+                    "{:.0} tokens/s ({} tokens)",
+                    self.prefill_tokens_per_s, self.prefill_tokens
+                ),
+            ),
+        ];
+        for d in &self.decode {
+            rows.push((
+                format!("decode, batch {}", d.batch),
+                format!("{:.1} tokens/s", d.tokens_per_s),
+            ));
+        }
+        rows.push((
+            "latency p50 / p95 / p99".into(),
+            format!(
+                "{:.1} / {:.1} / {:.1} ms",
+                self.latency.p50 * 1e3,
+                self.latency.p95 * 1e3,
+                self.latency.p99 * 1e3
+            ),
+        ));
+        rows.push(("peak memory (RSS)".into(), mib(self.peak_rss_bytes)));
+        rows
+    }
+}
+
 /// Deterministic English-like text of at least `tokens` tokens for `eng`'s tokenizer.
 pub fn synthetic_text(
     eng: &dyn Engine,
@@ -362,7 +425,7 @@ impl Default for FiguresOptions {
             prefill_prompt_tokens: 256,
             mc_items: 200,
             mc_choices: 4,
-            mc_context_tokens: 128,
+            mc_context_tokens: 64,
             decode_tokens: 32,
         }
     }
@@ -381,9 +444,15 @@ fn machine() -> String {
     format!("{cpu}, {} threads", candle_core::utils::get_num_threads())
 }
 
-/// Measures the figures on `model_dir` (see [`Figures`]).
-pub fn figures(model_dir: &str, o: &FiguresOptions) -> Result<Figures, EngineError> {
-    let peak = measure_matmul_peak_gflops(&Device::Cpu)?;
+/// Measures the figures on `model_dir` (see [`Figures`]); `progress` receives each figure as
+/// it is measured (name, value), so long runs report as they go.
+pub fn figures(
+    model_dir: &str,
+    o: &FiguresOptions,
+    progress: &mut dyn FnMut(&str, f64),
+) -> Result<Figures, EngineError> {
+    let mut peak = measure_matmul_peak_gflops(&Device::Cpu)?;
+    progress("matmul_peak_gflops", peak);
     let mut rng = StdRng::seed_from_u64(7);
     let mut eng = LightweightEngine::load(model_dir, o.load.clone())?;
     let info = eng.info().clone();
@@ -399,6 +468,11 @@ pub fn figures(model_dir: &str, o: &FiguresOptions) -> Result<Figures, EngineErr
     let after = eng.telemetry();
     let tokens = after.prefill_tokens - before.prefill_tokens;
     let tps = rate(tokens, after.prefill_s - before.prefill_s);
+    // The peak is measured before and after the prefill run; the higher one is used, so a
+    // busy machine lowers the reported utilisation rather than raising it.
+    progress("prefill_tokens_per_s", tps);
+    peak = peak.max(measure_matmul_peak_gflops(&Device::Cpu)?);
+    progress("matmul_peak_gflops_after", peak);
     let avg_len = tokens as f64 / o.prefill_batch.max(1) as f64;
     let cfg = eng.model_dims();
     // Matmul FLOPs per token: 2 x (non-embedding linear weights), plus QK^T and PV over an
@@ -438,7 +512,9 @@ pub fn figures(model_dir: &str, o: &FiguresOptions) -> Result<Figures, EngineErr
         Ok(o.mc_items as f64 / t.elapsed().as_secs_f64())
     };
     let with_reuse = time_mc(true)?;
+    progress("mc_items_per_s_reuse", with_reuse);
     let without = time_mc(false)?;
+    progress("mc_items_per_s_no_reuse", without);
 
     let mut decode = Vec::new();
     for b in [1usize, 8] {
@@ -455,6 +531,10 @@ pub fn figures(model_dir: &str, o: &FiguresOptions) -> Result<Figures, EngineErr
         let after = eng.telemetry();
         let tokens = after.decode_tokens - before.decode_tokens;
         let seconds = after.decode_s - before.decode_s;
+        progress(
+            &format!("decode_tokens_per_s_batch_{b}"),
+            rate(tokens, seconds),
+        );
         decode.push(DecodeFigure {
             batch: b,
             tokens,

@@ -54,6 +54,19 @@ pub fn make_device(spec: DeviceSpec) -> Result<(Device, String), EngineError> {
             format!("cpu ({} threads)", candle_core::utils::get_num_threads()),
         )),
         DeviceSpec::Cuda(ordinal) => cuda_device(ordinal),
+        DeviceSpec::Auto => {
+            if cfg!(feature = "cuda") && candle_core::utils::cuda_is_available() {
+                cuda_device(0)
+            } else {
+                let why = if cfg!(feature = "cuda") {
+                    "no CUDA device found"
+                } else {
+                    "built without CUDA support"
+                };
+                let (d, desc) = make_device(DeviceSpec::Cpu)?;
+                Ok((d, format!("{desc}; {why}, running on CPU")))
+            }
+        }
     }
 }
 

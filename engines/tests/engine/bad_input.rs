@@ -147,17 +147,31 @@ fn unsupported_architecture_lists_supported_ones() {
 }
 
 #[test]
+#[cfg_attr(feature = "cuda", ignore = "only meaningful in a build without CUDA")]
 fn cuda_without_feature_is_actionable() {
     let opts = LoadOptions {
         device: DeviceSpec::Cuda(0),
         ..LoadOptions::default()
     };
     let r = LightweightEngine::load(fixture("llama").to_str().expect("utf-8"), opts);
-    if cfg!(feature = "cuda") {
-        return assert!(r.is_ok() || matches!(r, Err(EngineError::Device(_))));
-    }
     let e = r.expect_err("no CUDA in this build");
     assert!(e.to_string().contains("--features cuda"), "{e}");
+}
+
+#[test]
+#[cfg_attr(feature = "cuda", ignore = "a CUDA build may pick the GPU")]
+fn auto_device_falls_back_to_cpu_and_says_so() {
+    let opts = LoadOptions {
+        device: DeviceSpec::Auto,
+        ..LoadOptions::default()
+    };
+    let eng =
+        LightweightEngine::load(fixture("llama").to_str().expect("utf-8"), opts).expect("load");
+    assert!(
+        eng.info().device.contains("running on CPU"),
+        "{}",
+        eng.info().device
+    );
 }
 
 #[test]
