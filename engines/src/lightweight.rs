@@ -110,7 +110,7 @@ impl LightweightEngine {
             (
                 DType::F32,
                 Some(format!(
-                    "CPU computes in f32: {} weights are upcast at load",
+                    "CPU computes in f32: weights requested as {} are loaded as f32",
                     requested.as_str()
                 )),
             )
@@ -263,6 +263,10 @@ impl LightweightEngine {
         }
         let whole = enc(&format!("{context}{continuation}"), true)?;
         let ctx = enc(&context, true)?;
+        if ctx.is_empty() {
+            // A context that encodes to nothing (no BOS added) conditions on the prefix token.
+            return Ok((vec![self.prefix_id], whole));
+        }
         let n = ctx.len().min(whole.len());
         let cont = whole[n..].to_vec();
         if cont.is_empty() {

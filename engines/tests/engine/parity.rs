@@ -311,3 +311,25 @@ fn engine_info_and_registry_agree() {
         assert_eq!(eng.eos_token_ids(), &[2]);
     }
 }
+
+#[test]
+fn bf16_weights_compute_in_f32_on_cpu_and_say_so() {
+    let mut opts = opts(4, None, true);
+    opts.dtype = Some(assay_engines::DType::Bf16);
+    let mut eng = load("llama", opts);
+    let info = eng.info().clone();
+    assert_eq!(
+        (info.dtype.as_str(), info.compute_dtype.as_str()),
+        ("bf16", "f32")
+    );
+    assert!(info.compute_note.as_deref().unwrap_or("").contains("f32"));
+    assert!(eng.telemetry().compute_note.is_some());
+    // The arithmetic is f32 either way, so the scores stay close to the f32 reference.
+    let r = reference("llama");
+    let out = eng.loglikelihood(&ll_requests(&r));
+    for (case, got) in r["loglikelihood"].as_array().expect("ll").iter().zip(&out) {
+        let want = case["logprob_sum"].as_f64().expect("sum");
+        let got = got.as_ref().expect("scored").logprob;
+        assert!((got - want).abs() < 0.5, "{got} vs {want}");
+    }
+}
