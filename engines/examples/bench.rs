@@ -30,12 +30,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             let f = figures(
                 dir.to_str().ok_or("non-UTF-8 path")?,
-                &FiguresOptions::default(),
+                &FiguresOptions {
+                    mc_items: args.get(2).and_then(|n| n.parse().ok()).unwrap_or(200),
+                    ..FiguresOptions::default()
+                },
                 &mut |name, value| eprintln!("{name} {value:.3}"),
             )?;
             println!("{}", serde_json::to_string_pretty(&f)?);
         }
-        _ => return Err("usage: bench report MODEL_DIR | bench figures [DIR]".into()),
+        _ => return Err("usage: bench report MODEL_DIR | bench figures [DIR [MC_ITEMS]]".into()),
     }
     Ok(())
 }

@@ -145,12 +145,10 @@ pub fn synthetic_text(
     ];
     let mut text = String::new();
     loop {
-        for _ in 0..16 {
-            if !text.is_empty() {
-                text.push(' ');
-            }
-            text.push_str(WORDS[rng.random_range(0..WORDS.len())]);
+        if !text.is_empty() {
+            text.push(' ');
         }
+        text.push_str(WORDS[rng.random_range(0..WORDS.len())]);
         if eng.token_count(&text)? >= tokens {
             return Ok(text);
         }
