@@ -116,6 +116,18 @@ pub struct BenchArgs {
     /// Sample rows to generate for --history-db (spread evenly over the runs).
     #[arg(long, default_value_t = 1_000_000, requires = "history_db")]
     pub samples: u64,
+    /// The engine figures of BENCHMARKS.md: prefill throughput and its share of the measured
+    /// matmul peak, multiple-choice items/s with and without context reuse, decode tokens/s at
+    /// batch 1 and 8. Uses MODEL_DIR, or writes a deterministic ~80M-parameter Llama (hidden 768,
+    /// 12 layers) to the cache directory first.
+    #[arg(long, conflicts_with_all = ["plan", "history_db"])]
+    pub engine_figures: bool,
+    /// Multiple-choice items for --engine-figures.
+    #[arg(long, default_value_t = 200, requires = "engine_figures")]
+    pub mc_items: usize,
+    /// Weight dtype for the model benchmark (f32, f16, bf16; default: the checkpoint's).
+    #[arg(long, conflicts_with_all = ["plan", "history_db"])]
+    pub dtype: Option<String>,
 }
 
 #[derive(Debug, Args)]

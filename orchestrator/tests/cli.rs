@@ -460,3 +460,38 @@ fn datasets_bad_input_exits_2() {
         out.stderr
     );
 }
+
+// --- bench: a real model benchmark on the micro Llama checkpoint ---
+
+#[test]
+fn bench_model_reports_every_figure() {
+    let s = Scratch::new();
+    let dir = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../engines/tests/fixtures/llama-micro"
+    );
+    let out = s.assay(&["--json", "bench", dir]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let v = json(&out.stdout);
+    assert_eq!(v["info"]["architecture"], "LlamaForCausalLM");
+    assert!(v["load_s"].as_f64().unwrap() > 0.0);
+    assert!(v["prefill_tokens"].as_u64().unwrap() > 0);
+    assert!(v["prefill_tokens_per_s"].as_f64().unwrap() > 0.0);
+    let batches: Vec<u64> = v["decode"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["batch"].as_u64().unwrap())
+        .collect();
+    assert_eq!(batches, vec![1, 8]);
+    for p in ["p50", "p95", "p99"] {
+        assert!(v["latency"][p].as_f64().unwrap() > 0.0, "latency {p}");
+    }
+    assert!(v["ttft"]["p50"].as_f64().unwrap() > 0.0);
+
+    let out = s.assay(&["bench", "/nonexistent/model"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("does not exist"), "{}", out.stderr);
+    let out = s.assay(&["bench"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+}

@@ -1,5 +1,6 @@
 //! One file per command. Each takes its inputs and the printer and returns an exit code.
 pub mod bench;
+pub mod bench_model;
 pub mod categories;
 pub mod compare;
 pub mod datasets;
@@ -32,10 +33,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Compare(args) => compare::run(&args, &cli.global, &printer),
         Command::Export(args) => export::run(&args, &cli.global, &printer),
         Command::Report(args) => report::run(&args, &cli.global, &printer),
-        Command::Bench(_) => {
-            printer.notice("not yet implemented");
-            Ok(crate::error::EXIT_FAILURE)
-        }
+        Command::Bench(args) => bench_model::run(&args, &printer),
     }
 }
 
