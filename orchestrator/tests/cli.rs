@@ -3,7 +3,9 @@
 //! - categories / models: human tables and `--json`, exactly.
 //! - bad input: exit code 2 and messages naming file, line, column and field.
 //! - local checkpoints: numbers read from a Hugging Face cache snapshot.
+//! - run: end-to-end evaluation runs (`run.rs`).
 
+mod run;
 mod util;
 
 use serde_json::Value;

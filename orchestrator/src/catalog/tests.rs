@@ -349,9 +349,15 @@ fn malformed_jsonl_row_names_file_and_line() -> Result<(), Box<dyn std::error::E
     let (rows, bad) = bad_rows_of(tmp.path())?;
     assert_eq!(rows, 2);
     assert_eq!(bad.len(), 2, "{bad:?}");
-    assert!(bad[0].starts_with(&format!("{}:2:", path.display())), "{bad:?}");
+    assert!(
+        bad[0].starts_with(&format!("{}:2:", path.display())),
+        "{bad:?}"
+    );
     assert!(bad[0].contains("row is not valid JSON"), "{bad:?}");
-    assert!(bad[1].ends_with(":3:1: row must be a JSON object, found an array"), "{bad:?}");
+    assert!(
+        bad[1].ends_with(":3:1: row must be a JSON object, found an array"),
+        "{bad:?}"
+    );
     Ok(())
 }
 
