@@ -399,7 +399,7 @@ fn select(catalog: &mut Catalog, c: &RunConfig) -> Result<String, InputError> {
             model.path = Some(dir);
         }
     }
-    let run_name = format!("{name}");
+    let run_name = name.clone();
     catalog.categories.insert(
         run_name.clone(),
         Category {

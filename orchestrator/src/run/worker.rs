@@ -220,3 +220,141 @@ fn render_prompt(engine: &dyn Engine, prompt: &Prompt) -> Result<String, EngineE
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use assay_engines::{
+        EngineInfo, EngineTelemetry, GenerateResult, LoglikelihoodResult, RequestError,
+        RequestTiming,
+    };
+
+    /// An engine that runs out of memory on batches above `fits` requests (test double for a
+    /// device's memory limit; the real engines report CUDA OOM the same way, per request).
+    struct Tight {
+        fits: usize,
+        calls: Vec<usize>,
+        info: EngineInfo,
+    }
+
+    impl Engine for Tight {
+        fn info(&self) -> &EngineInfo {
+            &self.info
+        }
+        fn loglikelihood(
+            &mut self,
+            reqs: &[LoglikelihoodRequest],
+        ) -> Vec<Result<LoglikelihoodResult, RequestError>> {
+            self.calls.push(reqs.len());
+            reqs.iter()
+                .map(|r| {
+                    if reqs.len() > self.fits {
+                        Err(RequestError::Inference(
+                            "CUDA_ERROR_OUT_OF_MEMORY: out of memory".into(),
+                        ))
+                    } else {
+                        Ok(LoglikelihoodResult {
+                            logprob: -(r.continuation.len() as f64),
+                            is_greedy: false,
+                            continuation_tokens: 1,
+                            context_tokens_truncated: 0,
+                            timing: RequestTiming::default(),
+                        })
+                    }
+                })
+                .collect()
+        }
+        fn generate(
+            &mut self,
+            reqs: &[GenerateRequest],
+        ) -> Vec<Result<GenerateResult, RequestError>> {
+            reqs.iter()
+                .map(|_| Err(RequestError::Invalid("unused".into())))
+                .collect()
+        }
+        fn telemetry(&self) -> EngineTelemetry {
+            EngineTelemetry::default()
+        }
+        fn apply_chat_template(&self, _: &[ChatMessage], _: bool) -> Result<String, EngineError> {
+            Ok(String::new())
+        }
+        fn token_count(&self, text: &str) -> Result<usize, EngineError> {
+            Ok(text.len())
+        }
+    }
+
+    fn info() -> EngineInfo {
+        EngineInfo {
+            model_dir: "x".into(),
+            family: "llama".into(),
+            architecture: "LlamaForCausalLM".into(),
+            device: "cpu".into(),
+            dtype: "f32".into(),
+            compute_dtype: "f32".into(),
+            compute_note: None,
+            max_seq_len: 16,
+            vocab_size: 8,
+            num_parameters: 1,
+            load: Default::default(),
+        }
+    }
+
+    #[test]
+    fn out_of_memory_halves_the_batch_and_retries() {
+        let mut engine = Tight {
+            fits: 3,
+            calls: vec![],
+            info: info(),
+        };
+        let items: Vec<WorkItem> = (0..10)
+            .map(|i| WorkItem {
+                prompt: Prompt::Plain("q".into()),
+                op: Op::Loglikelihood {
+                    continuation: "x".repeat(i + 1),
+                },
+            })
+            .collect();
+        let mut chunk = 16;
+        let out = run_items(&mut engine, &items, &mut chunk);
+        assert_eq!(chunk, 2, "16 -> 8 -> 4 -> 2");
+        assert_eq!(out.len(), 10);
+        for (i, o) in out.iter().enumerate() {
+            match o {
+                Outcome::Loglikelihood(r) => assert_eq!(r.logprob, -((i + 1) as f64)),
+                other => panic!("item {i}: {other:?}"),
+            }
+        }
+        assert_eq!(engine.calls, vec![10, 8, 4, 2, 2, 2, 2, 2]);
+
+        // Even one request does not fit: the items fail with the engine's message.
+        let mut engine = Tight {
+            fits: 0,
+            calls: vec![],
+            info: info(),
+        };
+        let mut chunk = 4;
+        let out = run_items(&mut engine, &items[..2], &mut chunk);
+        assert_eq!(chunk, 1);
+        assert!(
+            out.iter()
+                .all(|o| matches!(o, Outcome::Error(m) if is_oom(m)))
+        );
+    }
+
+    #[test]
+    fn tensor_parallel_is_refused_clearly() {
+        let err = load_engine(
+            EngineKind::TensorParallel,
+            "x",
+            &[DeviceSpec::Cuda(0), DeviceSpec::Cuda(1)],
+            LoadOptions::default(),
+        )
+        .err()
+        .unwrap();
+        assert!(
+            err.to_string()
+                .contains("tensor-parallel engine not yet available")
+        );
+    }
+}
