@@ -131,6 +131,7 @@ pub async fn run_job(env: Arc<RunEnv>, spec: JobSpec) -> JobReport {
     report.failed_samples = stats.failed;
     if let Some(t) = &stats.telemetry {
         let secs = t.prefill_s + t.decode_s;
+        report.compute_s = secs;
         let tokens = (t.prefill_tokens + t.decode_tokens) as f64;
         report.tokens_per_s = (secs > 0.0).then(|| tokens / secs);
     }
@@ -595,6 +596,7 @@ async fn finish(
         "load_s": report.load_s,
         "prepare_s": report.prepare_s,
         "engine_s": report.engine_s,
+        "compute_s": report.compute_s,
         "store_s": report.store_s,
         "tokens_per_s": report.tokens_per_s,
         "gpu_use": report.verdicts,

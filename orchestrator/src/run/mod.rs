@@ -186,7 +186,10 @@ pub struct JobReport {
     pub wall_s: f64,
     pub prepare_s: f64,
     pub load_s: f64,
+    /// Wall time of the batches as the parent saw them (send to reply, worker and IPC included).
     pub engine_s: f64,
+    /// Time the engine itself spent in forward passes (prefill and decode).
+    pub compute_s: f64,
     pub store_s: f64,
     pub tokens_per_s: Option<f64>,
     pub memory_estimate: u64,
@@ -216,6 +219,7 @@ impl JobReport {
             prepare_s: 0.0,
             load_s: 0.0,
             engine_s: 0.0,
+            compute_s: 0.0,
             store_s: 0.0,
             tokens_per_s: None,
             memory_estimate: spec.memory_estimate,
