@@ -610,3 +610,44 @@ fn ctrl_c_commits_marks_interrupted_and_says_how_to_resume() {
     assert_eq!(json(&resumed)["status"], "completed");
     assert_eq!(sample_keys(&db, 1).len(), 60);
 }
+
+#[test]
+fn two_runs_writing_one_database_both_succeed() {
+    let home = tempfile::tempdir().unwrap();
+    let db = home.path().join("shared.db");
+    // Create the database (and the demo model) first, so both start from the same state.
+    let first = output(command(home.path(), &db, &["run", "demo", "--limit", "1"]));
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let spawn = |limit: &str| {
+        command(
+            home.path(),
+            &db,
+            &["--json", "run", "demo", "--fresh", "--limit", limit],
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+    };
+    let (a, b) = (spawn("6"), spawn("5"));
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    for out in [&a, &b] {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let ids: Vec<i64> = [&a, &b]
+        .iter()
+        .map(|o| {
+            serde_json::from_slice::<Value>(&o.stdout).unwrap()["run_id"]
+                .as_i64()
+                .unwrap()
+        })
+        .collect();
+    assert_ne!(ids[0], ids[1]);
+    for (id, n) in ids.iter().zip([18, 15]) {
+        assert_eq!(sample_keys(&db, *id).len(), n);
+    }
+}

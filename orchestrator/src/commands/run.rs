@@ -72,7 +72,15 @@ impl RunConfig {
     fn from_args(a: &RunArgs, g: &GlobalArgs) -> Self {
         RunConfig {
             category: a.category.clone(),
-            model: a.model.clone(),
+            // A checkpoint directory is stored absolute, so `--resume` works from anywhere.
+            model: a.model.as_ref().map(|m| {
+                let p = Path::new(m);
+                if p.is_dir() {
+                    std::path::absolute(p).map_or(m.clone(), |p| p.display().to_string())
+                } else {
+                    m.clone()
+                }
+            }),
             models: a.models.clone(),
             datasets: a.datasets.clone(),
             limit: a.limit,
@@ -143,9 +151,20 @@ async fn run_with_store(
         None => (RunConfig::from_args(args, global), None),
     };
     let settings = run_settings(&config)?;
-    let inv = hardware::inventory(config.gpus.as_deref()).map_err(|e| InputError(e.to_string()))?;
+    let mut inv =
+        hardware::inventory(config.gpus.as_deref()).map_err(|e| InputError(e.to_string()))?;
     if let Some(notice) = &inv.notice {
         printer.notice(notice);
+    }
+    if !cfg!(feature = "cuda") && !inv.gpus.is_empty() && config.gpus.is_none() {
+        // Detected GPUs are of no use to engines built without CUDA: run on the CPU instead
+        // of failing every job at load.
+        printer.notice(format!(
+            "{} GPU(s) found, but this build has no CUDA support (rebuild with --features cuda): running on the CPU",
+            inv.gpus.len()
+        ));
+        inv.gpus.clear();
+        inv.source = hardware::Source::Cpu;
     }
     let mut catalog = catalog::load(config.catalog.as_deref())?;
     let category = select(&mut catalog, &config)?;
