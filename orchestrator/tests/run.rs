@@ -138,6 +138,16 @@ fn demo_runs_end_to_end_and_a_rerun_reuses_every_sample() {
         "worker RSS measured"
     );
     let run1 = v["run_id"].as_i64().unwrap();
+    // Worker readings were stored with the job: RSS and CPU use from /proc.
+    let telemetry = rt().block_on(async {
+        let store = SqliteStore::open(&db).await.unwrap();
+        let t = store.telemetry(run1).await.unwrap();
+        store.close().await;
+        t
+    });
+    assert!(!telemetry.is_empty());
+    assert!(telemetry.iter().all(|t| t.device == "cpu" && t.job_id.is_some()));
+    assert!(telemetry.iter().any(|t| t.mem_used_bytes.unwrap_or(0) > 1 << 20));
     // The demo checkpoint was created in the cache directory given.
     assert!(
         home.path()

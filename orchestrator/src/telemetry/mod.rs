@@ -11,9 +11,11 @@
 
 mod gpu;
 mod proc;
+mod sampler;
 
 pub use gpu::GpuReader;
 pub use proc::{ProcReading, read_proc};
+pub use sampler::Sampler;
 
 use crate::store::TelemetrySample;
 use serde::Serialize;
