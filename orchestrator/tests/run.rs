@@ -146,8 +146,16 @@ fn demo_runs_end_to_end_and_a_rerun_reuses_every_sample() {
         t
     });
     assert!(!telemetry.is_empty());
-    assert!(telemetry.iter().all(|t| t.device == "cpu" && t.job_id.is_some()));
-    assert!(telemetry.iter().any(|t| t.mem_used_bytes.unwrap_or(0) > 1 << 20));
+    assert!(
+        telemetry
+            .iter()
+            .all(|t| t.device == "cpu" && t.job_id.is_some())
+    );
+    assert!(
+        telemetry
+            .iter()
+            .any(|t| t.mem_used_bytes.unwrap_or(0) > 1 << 20)
+    );
     // The demo checkpoint was created in the cache directory given.
     assert!(
         home.path()
@@ -545,6 +553,111 @@ fn run_input_errors() {
         out.stderr
     );
     assert!(out.stderr.contains("phi-2"), "{}", out.stderr);
+    let out = output(command(
+        home.path(),
+        &db,
+        &["run", "text_geospatial", "--download"],
+    ));
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("--download is not yet available"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn code_datasets_are_skipped_unless_code_execution_is_allowed() {
+    let home = tempfile::tempdir().unwrap();
+    let db = home.path().join("k.db");
+    let micro = micro();
+    let args = |extra: &'static str| {
+        let mut a = vec![
+            "--json".to_string(),
+            "run".into(),
+            "--model".into(),
+            micro.display().to_string(),
+            "--datasets".into(),
+            "code_generation,boolean_questions".into(),
+            "--limit".into(),
+            "1".into(),
+        ];
+        if !extra.is_empty() {
+            a.push(extra.into());
+        }
+        a
+    };
+    let run = |extra| {
+        let a = args(extra);
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        output(command(home.path(), &db, &a))
+    };
+    let out = run("");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let v = json(&out);
+    let code = &v["jobs"][0]["datasets"][0];
+    assert_eq!(code["name"], "code_generation");
+    assert_eq!(code["status"], "skipped");
+    assert_eq!(
+        code["error"],
+        "code execution is off: rerun with --allow-code-execution"
+    );
+    let out = run("--allow-code-execution");
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let v = json(&out);
+    let code = &v["jobs"][0]["datasets"][0];
+    assert_eq!(code["status"], "failed");
+    assert!(
+        code["error"]
+            .as_str()
+            .unwrap()
+            .contains("not yet available"),
+        "{code}"
+    );
+}
+
+#[test]
+fn a_second_ctrl_c_quits_at_once_keeping_committed_rows() {
+    let home = tempfile::tempdir().unwrap();
+    let db = home.path().join("q.db");
+    let child = command(
+        home.path(),
+        &db,
+        &["run", "demo", "--limit", "20", "--batch-size", "1"],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    wait_for_rows(&db, 3);
+    let pid = child.id() as i32;
+    // SAFETY: kill(2) on a child we started and have not waited for.
+    unsafe {
+        libc::kill(pid, libc::SIGINT);
+    }
+    std::thread::sleep(Duration::from_millis(30));
+    let committed = sample_keys(&db, 1).len();
+    // SAFETY: as above.
+    unsafe {
+        libc::kill(pid, libc::SIGINT);
+    }
+    let t = Instant::now();
+    let out = child.wait_with_output().unwrap();
+    assert!(t.elapsed() < Duration::from_secs(10));
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(sample_keys(&db, 1).len() >= committed);
+    let status = rt().block_on(async {
+        let store = SqliteStore::open(&db).await.unwrap();
+        let run = store.run(1).await.unwrap();
+        store.close().await;
+        run.status
+    });
+    assert_eq!(status.as_str(), "interrupted");
 }
 
 /// Wait until the run's jobs hold at least `n` sample rows.

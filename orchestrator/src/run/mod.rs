@@ -242,6 +242,44 @@ impl JobReport {
     }
 }
 
+/// Devices held by running jobs. A job waits until none of its devices is held, then holds
+/// them all until it ends; jobs on disjoint devices therefore run at the same time.
+#[derive(Debug, Default)]
+pub struct DeviceLocks {
+    busy: std::sync::Mutex<HashSet<String>>,
+    freed: Notify,
+}
+
+impl DeviceLocks {
+    /// Wait until every device in `devices` is free and take them.
+    pub async fn acquire(&self, devices: &[String]) {
+        loop {
+            let notified = self.freed.notified();
+            let claimed = self.busy.lock().ok().is_some_and(|mut b| {
+                if devices.iter().any(|d| b.contains(d)) {
+                    false
+                } else {
+                    b.extend(devices.iter().cloned());
+                    true
+                }
+            });
+            if claimed {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    pub fn release(&self, devices: &[String]) {
+        if let Ok(mut b) = self.busy.lock() {
+            for d in devices {
+                b.remove(d);
+            }
+        }
+        self.freed.notify_waiters();
+    }
+}
+
 /// Run every job, concurrently where devices allow. `abort` (a second Ctrl-C) returns at once,
 /// dropping the workers; whatever was committed stays.
 pub async fn execute(
@@ -249,37 +287,18 @@ pub async fn execute(
     jobs: Vec<JobSpec>,
     abort: Arc<Notify>,
 ) -> Option<Vec<JobReport>> {
-    let busy: Arc<std::sync::Mutex<HashSet<String>>> = Arc::default();
-    let freed = Arc::new(Notify::new());
+    let locks = Arc::new(DeviceLocks::default());
     let mut set = tokio::task::JoinSet::new();
     for (i, spec) in jobs.into_iter().enumerate() {
         let env = env.clone();
-        let busy = busy.clone();
-        let freed = freed.clone();
+        let locks = locks.clone();
         set.spawn(async move {
             let devices = spec.devices();
-            loop {
-                let notified = freed.notified();
-                let claimed = busy.lock().ok().is_some_and(|mut b| {
-                    if devices.iter().any(|d| b.contains(d)) {
-                        false
-                    } else {
-                        b.extend(devices.iter().cloned());
-                        true
-                    }
-                });
-                if claimed || spec.blocked.is_some() {
-                    break;
-                }
-                notified.await;
+            if spec.blocked.is_none() {
+                locks.acquire(&devices).await;
             }
             let report = job::run_job(env, spec).await;
-            if let Ok(mut b) = busy.lock() {
-                for d in &devices {
-                    b.remove(d);
-                }
-            }
-            freed.notify_waiters();
+            locks.release(&devices);
             (i, report)
         });
     }
@@ -426,6 +445,40 @@ impl GenKwargs {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[tokio::test]
+    async fn jobs_on_disjoint_devices_overlap_and_shared_devices_wait() {
+        let locks = Arc::new(DeviceLocks::default());
+        let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let job = |name: &'static str, devices: &[&str]| {
+            let locks = locks.clone();
+            let log = log.clone();
+            let devices: Vec<String> = devices.iter().map(|d| d.to_string()).collect();
+            tokio::spawn(async move {
+                locks.acquire(&devices).await;
+                log.lock().unwrap().push(format!("start {name}"));
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                log.lock().unwrap().push(format!("end {name}"));
+                locks.release(&devices);
+            })
+        };
+        let a = job("a", &["gpu0"]);
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        let b = job("b", &["gpu1", "gpu2"]);
+        let c = job("c", &["gpu0", "gpu1"]);
+        for h in [a, b, c] {
+            h.await.unwrap();
+        }
+        let log = log.lock().unwrap().clone();
+        let pos = |e: &str| log.iter().position(|l| l == e).unwrap();
+        // a and b hold disjoint devices: b starts before a ends.
+        assert!(pos("start b") < pos("end a"), "{log:?}");
+        // c needs gpu0 (a) and gpu1 (b): it starts only after both ended.
+        assert!(
+            pos("start c") > pos("end a") && pos("start c") > pos("end b"),
+            "{log:?}"
+        );
+    }
 
     #[test]
     fn gen_kwargs_parse_and_reject() {
