@@ -32,7 +32,6 @@ use crate::run::{
 use crate::schedule::TableRates;
 use crate::sizing::Settings;
 use crate::store::{NewRun, RunStatus, SqliteStore, Store, now_ms, resolve_db_path};
-use crate::tasks::ChatMode;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -349,14 +348,6 @@ fn run_settings(c: &RunConfig) -> Result<RunSettings, InputError> {
         skip_bad_rows: c.skip_bad_rows,
         allow_code_execution: c.allow_code_execution,
         gen_kwargs,
-    })
-    .map(|s| RunSettings {
-        chat: if c.chat_template.is_none() {
-            ChatMode::Auto
-        } else {
-            s.chat
-        },
-        ..s
     })
 }
 
