@@ -13,7 +13,7 @@
 //!
 //! `--json` prints `{run_id, status, db, resume_command, jobs[]}`; each job is
 //! `{job_id, model, engine, devices[], device_desc, dtype, status, error, samples, reused,
-//! failed_samples, failed_samples_total, estimated_s, wall_s, prepare_s, load_s, engine_s,
+//! failed_samples, failed_samples_total, estimated_s, wall_s, prepare_s, load_s, engine_s, compute_s,
 //! store_s, tokens_per_s, memory_estimate, memory_measured, verdicts, telemetry, datasets[]}`
 //! and each dataset `{name, status, error, samples, done, failed, reused, skipped_rows[],
 //! headline, aggregates[]}` (aggregates as stored: metric, filter, value, stderr, n, n_scored,
