@@ -774,3 +774,79 @@ fn two_runs_writing_one_database_both_succeed() {
         assert_eq!(sample_keys(&db, *id).len(), n);
     }
 }
+
+#[test]
+fn data_parallel_replicas_share_a_models_samples() {
+    use assay::run::{GenKwargs, JobSpec, RunEnv, RunSettings, job, protocol::EngineKind};
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicBool;
+    let home = tempfile::tempdir().unwrap();
+    let db = home.path().join("dp.db");
+    let catalog = assay::catalog::load(None).unwrap();
+    let dataset = catalog.datasets["boolean_questions"].clone();
+    let mut model = catalog.models["demo-llama"].clone();
+    model.path = Some(micro());
+    let report = rt().block_on(async {
+        let store = SqliteStore::open(&db).await.unwrap();
+        let run_id = store
+            .create_run(assay::store::NewRun {
+                started_at_ms: 0,
+                tool_version: "test".into(),
+                catalog_hash: "x".into(),
+                config: Value::Null,
+                host: Value::Null,
+                gpus: Value::Array(vec![]),
+            })
+            .await
+            .unwrap();
+        let env = Arc::new(RunEnv {
+            store: store.clone(),
+            run_id,
+            exe: PathBuf::from(env!("CARGO_BIN_EXE_assay")),
+            worker_env: Vec::new(),
+            settings: RunSettings {
+                limit: Some(12),
+                batch_size: 1,
+                max_seq_len: None,
+                num_fewshot: None,
+                chat: assay::tasks::ChatMode::Off,
+                seed: 1,
+                fresh: true,
+                skip_bad_rows: false,
+                allow_code_execution: false,
+                gen_kwargs: GenKwargs::default(),
+            },
+            tool_version: "test".into(),
+            stop: Arc::new(AtomicBool::new(false)),
+            progress: None,
+        });
+        let spec = JobSpec {
+            model,
+            checkpoint: Some(micro()),
+            weights_hash: Some("w".into()),
+            engine: Some(EngineKind::Lightweight),
+            blocked: None,
+            tp: 1,
+            // Two replicas on the CPU, each its own worker process.
+            replicas: vec![vec!["cpu".into()], vec!["cpu".into()]],
+            gpus: Vec::new(),
+            load_dtype: None,
+            dtype: "f32".into(),
+            memory_estimate: 0,
+            estimated_s: None,
+            datasets: vec![dataset],
+            existing_job: None,
+        };
+        let report = job::run_job(env, spec).await;
+        store.close().await;
+        report
+    });
+    assert_eq!(report.replicas, 2, "{:?}", report.error);
+    assert_eq!(report.status.as_str(), "completed", "{:?}", report.error);
+    let mut keys = sample_keys(&db, 1);
+    assert_eq!(keys.len(), 12);
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), 12);
+    assert_eq!(report.datasets[0].aggregates[0].n, 12);
+}

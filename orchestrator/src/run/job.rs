@@ -298,6 +298,7 @@ async fn start_workers(
         match reply {
             Ok(FromWorker::Loaded { info, .. }) => {
                 report.load_s = report.load_s.max(info.load.load_s);
+                report.replicas += 1;
                 report.device_desc = info.device.clone();
                 report.dtype = info.dtype.clone();
                 workers.push(w);

@@ -174,6 +174,8 @@ pub struct JobReport {
     pub devices: Vec<String>,
     pub device_desc: String,
     pub dtype: String,
+    /// Workers that loaded the model (data-parallel replicas sharing the samples).
+    pub replicas: usize,
     pub status: JobStatus,
     pub error: Option<String>,
     pub samples: u64,
@@ -208,6 +210,7 @@ impl JobReport {
             devices: spec.devices(),
             device_desc: String::new(),
             dtype: spec.dtype.clone(),
+            replicas: 0,
             status: JobStatus::Running,
             error: None,
             samples: 0,
