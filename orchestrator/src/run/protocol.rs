@@ -1,7 +1,7 @@
 //! The worker protocol: JSON lines over the worker's stdin (parent → worker) and stdout
 //! (worker → parent). One message per line; each side reads a line, parses it, answers.
 //!
-//! A session is: `Load`, then any number of `Run` batches, then `Shutdown` (or end of input).
+//! A worker's life is: `Load`, then any number of `Run` batches, then `Shutdown` (or end of input).
 //! The worker answers `Load` with `Loaded` or `Failed`, and every `Run` with `Results` (one
 //! outcome per item, in order) or `Failed` (the engine is unusable; the worker then exits).
 
