@@ -56,6 +56,74 @@ pub enum Command {
     Export(ExportArgs),
     /// Write a self-contained HTML report of a run, with charts.
     Report(ReportArgs),
+    /// Evaluate every model of a category on its datasets and store the results.
+    Run(RunArgs),
+    /// Internal: serve one engine for `assay run` over stdin/stdout.
+    #[command(hide = true)]
+    Worker,
+}
+
+#[derive(Debug, Clone, Args)]
+#[command(group = clap::ArgGroup::new("what").args(["category", "model", "resume"]).required(true))]
+pub struct RunArgs {
+    /// Category to evaluate (`assay categories` lists them; `demo` runs anywhere).
+    pub category: Option<String>,
+    /// Evaluate one model instead of a category: a checkpoint directory or a catalog id.
+    #[arg(
+        long,
+        value_name = "PATH_OR_ID",
+        conflicts_with = "category",
+        requires = "datasets"
+    )]
+    pub model: Option<String>,
+    /// Only these models of the category (comma-separated ids).
+    #[arg(long, value_delimiter = ',', value_name = "A,B")]
+    pub models: Vec<String>,
+    /// Only these datasets (comma-separated names); required with --model.
+    #[arg(long, value_delimiter = ',', value_name = "X,Y")]
+    pub datasets: Vec<String>,
+    /// Samples per dataset (default: all).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub limit: Option<u64>,
+    /// Run on a described set of GPUs instead of the detected ones (see `assay gpus --help`).
+    #[arg(long, value_name = "SPEC")]
+    pub gpus: Option<String>,
+    /// Override every model's dtype (f32, f16, bf16).
+    #[arg(long)]
+    pub dtype: Option<String>,
+    /// Samples per batch sent to an engine [default: 8].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub batch_size: Option<u64>,
+    /// Maximum sequence length (prompt + generation) per sequence.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_seq_len: Option<u64>,
+    /// Few-shot examples per prompt (default: each dataset's num_fewshot).
+    #[arg(long, value_name = "K")]
+    pub num_fewshot: Option<u32>,
+    /// Override generation settings: `max_gen_toks=32,temperature=0.7,do_sample=true,until=\n|Q:`.
+    #[arg(long, value_name = "K=V,...")]
+    pub gen_kwargs: Option<String>,
+    /// Seed for sampled generation.
+    #[arg(long, default_value_t = 1234)]
+    pub seed: u64,
+    /// Compute every sample again, ignoring stored results.
+    #[arg(long)]
+    pub fresh: bool,
+    /// Continue an earlier run (by id): compute only the samples it has no row for.
+    #[arg(long, value_name = "RUN_ID", conflicts_with_all = ["category", "model"])]
+    pub resume: Option<i64>,
+    /// Download missing checkpoints from the Hugging Face hub (HF_TOKEN, pinned revision).
+    #[arg(long)]
+    pub download: bool,
+    /// Skip malformed data rows (each is reported) instead of failing the dataset.
+    #[arg(long)]
+    pub skip_bad_rows: bool,
+    /// Run code-generation datasets (pass@k) by executing the generated code in a sandbox.
+    #[arg(long)]
+    pub allow_code_execution: bool,
+    /// Prompts as chat messages (on) or plain text (off); default: the dataset and the model decide.
+    #[arg(long, value_enum, value_name = "on|off")]
+    pub chat_template: Option<ChatTemplate>,
 }
 
 #[derive(Debug, Args)]
@@ -248,7 +316,8 @@ pub struct DatasetsArgs {
 }
 
 /// `--chat-template on|off`: force chat formatting on or off for a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ChatTemplate {
     On,
     Off,

@@ -70,6 +70,7 @@ pub fn dataset(name: &str, rows: Option<u64>, output_type: OutputType) -> Datase
         Some(n) => DataState::Ready {
             splits: BTreeMap::from([("test".to_string(), n)]),
             hash: "0".repeat(64),
+            bad_rows: Vec::new(),
         },
         None => DataState::Missing {
             reason: format!("datasets/{name}/test.jsonl not found"),

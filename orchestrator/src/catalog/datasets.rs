@@ -445,6 +445,7 @@ fn check_data(
     let mut hasher = Sha256::new();
     hasher.update(manifest);
     let mut splits = BTreeMap::new();
+    let mut bad_rows = Vec::new();
     for (split, path) in files {
         let shown = path.display().to_string();
         let rel = match source {
@@ -461,7 +462,9 @@ fn check_data(
                 reason: format!("data file {shown} (split `{split}`) is missing"),
             });
         };
-        splits.insert(split.clone(), count_jsonl_rows(&shown, &bytes)?);
+        let (rows, bad) = scan_jsonl_rows(&shown, &bytes);
+        splits.insert(split.clone(), rows);
+        bad_rows.extend(bad);
         hasher.update((bytes.len() as u64).to_le_bytes());
         hasher.update(&bytes);
     }
@@ -470,7 +473,31 @@ fn check_data(
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    Ok(DataState::Ready { splits, hash })
+    Ok(DataState::Ready {
+        splits,
+        hash,
+        bad_rows,
+    })
+}
+
+/// Good rows of a `.jsonl` file, and every malformed row as its error message
+/// (`file:line:column: ...`), instead of stopping at the first.
+pub fn scan_jsonl_rows(label: &str, bytes: &[u8]) -> (u64, Vec<String>) {
+    let mut rows = 0;
+    let mut bad = Vec::new();
+    for (i, line) in bytes.split(|b| *b == b'\n').enumerate() {
+        // Each line on its own, so one bad row does not hide the next.
+        if let Err(e) = for_each_row(label, line, |_| rows += 1) {
+            bad.push(match e {
+                CatalogError::Data { mut at, message } => {
+                    at.line = Some(i as u32 + 1);
+                    CatalogError::Data { at, message }.to_string()
+                }
+                other => other.to_string(),
+            });
+        }
+    }
+    (rows, bad)
 }
 
 /// Rows of a `.jsonl` file: each non-blank line must be a JSON object. Errors name file and line.

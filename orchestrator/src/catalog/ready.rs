@@ -50,7 +50,15 @@ impl Catalog {
                         "dataset `{name}`: split `{}` has no rows",
                         d.test_split
                     )),
-                    DataState::Ready { splits, .. } => {
+                    DataState::Ready {
+                        splits, bad_rows, ..
+                    } => {
+                        if let Some(first) = bad_rows.first() {
+                            reasons.push(format!(
+                                "dataset `{name}`: {} malformed row(s) (a run needs --skip-bad-rows), first: {first}",
+                                bad_rows.len()
+                            ));
+                        }
                         if let Some(reason) = fewshot_shortfall(d, splits) {
                             reasons.push(format!("dataset `{name}`: {reason}"));
                         }

@@ -94,7 +94,7 @@ fn good_catalog_checked_types() -> Result<(), CatalogError> {
         Some(&serde_json::json!(0.001))
     );
     match &arith.data {
-        DataState::Ready { splits, hash } => {
+        DataState::Ready { splits, hash, .. } => {
             assert_eq!(splits.get("test"), Some(&3));
             assert_eq!(splits.get("train"), Some(&2));
             assert_eq!(hash.len(), 64);
@@ -329,17 +329,35 @@ fn duplicate_category_names_both_files() -> Result<(), Box<dyn std::error::Error
 
 #[test]
 fn malformed_jsonl_row_names_file_and_line() -> Result<(), Box<dyn std::error::Error>> {
+    // A malformed row no longer fails the catalog: it is recorded on the dataset (file, line,
+    // column and reason), the good rows are counted, and a run decides what to do with it.
     let tmp = copy_good()?;
     let path = tmp.path().join("datasets/tf/test.jsonl");
+    let bad_rows_of = |dir: &Path| -> Result<(u64, Vec<String>), CatalogError> {
+        let catalog = load_dir(dir)?;
+        match &catalog.datasets["tf"].data {
+            DataState::Ready {
+                splits, bad_rows, ..
+            } => Ok((splits["test"], bad_rows.clone())),
+            DataState::Missing { reason } => panic!("data missing: {reason}"),
+        }
+    };
     fs::write(
         &path,
-        "{\"statement\": \"a\", \"label\": 1}\n{\"statement\": \"b\", \"label\": }\n",
+        "{\"statement\": \"a\", \"label\": 1}\n{\"statement\": \"b\", \"label\": }\n[1, 2]\n{\"statement\": \"c\", \"label\": 0}\n",
     )?;
-    let msg = error_of(tmp.path());
-    assert!(msg.starts_with(&format!("{}:2:", path.display())), "{msg}");
-    assert!(msg.contains("row is not valid JSON"), "{msg}");
-    fs::write(&path, "[1, 2]\n")?;
-    assert!(error_of(tmp.path()).ends_with(":1:1: row must be a JSON object, found an array"));
+    let (rows, bad) = bad_rows_of(tmp.path())?;
+    assert_eq!(rows, 2);
+    assert_eq!(bad.len(), 2, "{bad:?}");
+    assert!(
+        bad[0].starts_with(&format!("{}:2:", path.display())),
+        "{bad:?}"
+    );
+    assert!(bad[0].contains("row is not valid JSON"), "{bad:?}");
+    assert!(
+        bad[1].ends_with(":3:1: row must be a JSON object, found an array"),
+        "{bad:?}"
+    );
     Ok(())
 }
 

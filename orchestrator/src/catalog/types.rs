@@ -135,9 +135,13 @@ pub struct FilterPipeline {
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum DataState {
     /// Rows counted per split; `hash` is the sha256 of the manifest and data files.
+    /// Malformed rows are not counted; each is listed in `bad_rows` as `file:line:column:
+    /// message`, and a run fails the dataset with that list unless told to skip them.
     Ready {
         splits: BTreeMap<String, u64>,
         hash: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        bad_rows: Vec<String>,
     },
     /// The manifest validates but its data file is absent.
     Missing { reason: String },

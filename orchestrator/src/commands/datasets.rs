@@ -75,7 +75,7 @@ pub fn output_type_name(t: OutputType) -> &'static str {
 /// The list entry of `dataset`, from its data state (no data is read).
 pub fn summary(dataset: &Dataset) -> DatasetSummary {
     let (test_rows, fewshot_rows, data, hash, missing_reason) = match &dataset.data {
-        DataState::Ready { splits, hash } => (
+        DataState::Ready { splits, hash, .. } => (
             splits.get(&dataset.test_split).copied(),
             dataset
                 .fewshot_split

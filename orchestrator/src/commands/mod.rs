@@ -10,6 +10,7 @@ pub mod history;
 pub mod models;
 pub mod plan;
 pub mod report;
+pub mod run;
 pub mod show;
 
 use crate::catalog::Origin;
@@ -26,6 +27,11 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Models(args) => models::run(args.category.as_deref(), catalog_dir, &printer),
         Command::Gpus(args) => gpus::run(&args, &printer),
         Command::Plan(args) => plan::run(&args, &cli.global, &printer),
+        Command::Run(args) => run::run(&args, &cli.global, &printer),
+        Command::Worker => {
+            crate::run::worker::serve()?;
+            Ok(crate::error::EXIT_OK)
+        }
         Command::Bench(args) if args.plan => bench::run_plan(&printer),
         Command::Bench(args) if args.history_db.is_some() => history::bench(&args, &printer),
         Command::History(args) => history::run(&args, &cli.global, &printer),

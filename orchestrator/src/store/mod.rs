@@ -83,6 +83,12 @@ pub trait Store: Send + Sync {
         &self,
         rows: Vec<TelemetrySample>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Record a job's measurements (a JSON object: durations, memory, telemetry summary).
+    fn set_job_measurements(
+        &self,
+        job_id: i64,
+        measurements: serde_json::Value,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     fn run(&self, run_id: i64) -> impl Future<Output = Result<RunRecord, StoreError>> + Send;
     /// Runs newest first.

@@ -445,6 +445,16 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn set_job_measurements(
+        &self,
+        job_id: i64,
+        measurements: serde_json::Value,
+    ) -> Result<(), StoreError> {
+        self.writer
+            .request(|r| Command::SetJobMeasurements(job_id, measurements, r))
+            .await
+    }
+
     async fn insert_samples(&self, rows: Vec<SampleRow>) -> Result<u64, StoreError> {
         self.writer
             .request(|r| Command::InsertSamples(rows, r))

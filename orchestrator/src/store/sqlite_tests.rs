@@ -106,7 +106,7 @@ async fn migrations_apply_on_open_and_wal_is_on() {
             .unwrap();
     let expected: Vec<i64> = MIGRATOR.iter().map(|m| m.version).collect();
     assert_eq!(versions, expected);
-    assert_eq!(versions.len(), 3);
+    assert_eq!(versions.len(), 4);
     let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
         .fetch_one(&store.pool)
         .await

@@ -47,6 +47,7 @@ pub(crate) enum Command {
     UpsertAggregates(Vec<AggregateRow>, Reply<()>),
     InsertTelemetry(Vec<TelemetrySample>, Reply<()>),
     RecordJobStats(super::JobStats, Reply<()>),
+    SetJobMeasurements(i64, serde_json::Value, Reply<()>),
     /// Close the write connection (checkpointing the WAL) and stop.
     Shutdown(oneshot::Sender<()>),
 }
@@ -150,6 +151,9 @@ impl Writer {
                     .map_err(self.err("recording a job summary"));
                 let _ = reply.send(r);
             }
+            Command::SetJobMeasurements(id, value, reply) => {
+                let _ = reply.send(self.set_job_measurements(id, &value).await);
+            }
             Command::Shutdown(done) => {
                 let _ = done.send(());
             }
@@ -239,6 +243,25 @@ impl Writer {
         .await
         .map_err(self.err("recording the job"))?;
         Ok(id)
+    }
+
+    pub(crate) async fn set_job_measurements(
+        &mut self,
+        id: i64,
+        value: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        let done = sqlx::query("UPDATE jobs SET measurements = ? WHERE id = ?")
+            .bind(value.to_string())
+            .bind(id)
+            .execute(&mut self.conn)
+            .await
+            .map_err(self.err("recording the job's measurements"))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound {
+                what: format!("job {id}"),
+            });
+        }
+        Ok(())
     }
 
     pub(crate) async fn update_job(&mut self, id: i64, u: JobUpdate) -> Result<(), StoreError> {

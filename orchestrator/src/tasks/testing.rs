@@ -92,6 +92,7 @@ pub fn dataset_in(dir: &Path, yaml: &str) -> Dataset {
             None => DataState::Ready {
                 splits,
                 hash: "0".repeat(64),
+                bad_rows: Vec::new(),
             },
         },
         origin: Origin::Builtin,

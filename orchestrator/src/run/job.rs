@@ -1,0 +1,642 @@
+//! One job: a model on its engine and devices, all its datasets, then unloaded.
+//!
+//! Datasets are prepared first (so bad data fails before a model is loaded), samples already
+//! stored are reused, and only if something is left is a worker started per replica. Replicas
+//! take batches from one shared queue. Each finished batch is scored and committed before the
+//! next is sent, so an interruption loses at most the batches in flight.
+
+use super::child::Worker;
+use super::protocol::{EngineKind, FromWorker, ToWorker};
+use super::score::{self, ModelIdentity, Scorer, Unit};
+use super::{CatalogSource, DatasetReport, JobReport, JobSpec, RunEnv, code_execution_hook};
+use crate::catalog::Dataset;
+use crate::store::{JobStats, JobStatus, JobUpdate, NewJob, ResumeScope, SampleRow, Store, now_ms};
+use crate::tasks::{self, Prepared, TaskOptions};
+use crate::telemetry::{Sampler, Summary, Verdict};
+use assay_engines::{DeviceSpec, EngineTelemetry, LoadOptions};
+use std::collections::{HashSet, VecDeque};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// A dataset ready to run within a job.
+struct Ready {
+    dataset: Dataset,
+    hash: String,
+    prepared: Prepared,
+    scorer: Scorer,
+    units: Vec<Unit>,
+    pending: Vec<usize>,
+    reused: u64,
+}
+
+/// Timings and counters of a job's engine work.
+#[derive(Debug, Default, Clone)]
+struct Stats {
+    engine_s: f64,
+    store_s: f64,
+    done: u64,
+    failed: u64,
+    telemetry: Option<EngineTelemetry>,
+}
+
+/// Run one job to its end and record it. Never fails: every error ends up on the job.
+pub async fn run_job(env: Arc<RunEnv>, spec: JobSpec) -> JobReport {
+    let t0 = Instant::now();
+    let mut report = JobReport::new(&spec);
+    let job_id = match job_row(&env, &spec).await {
+        Ok(id) => id,
+        Err(e) => {
+            report.fail(format!("cannot record the job: {e}"));
+            return report;
+        }
+    };
+    report.job_id = Some(job_id);
+    let _ = env
+        .store
+        .update_job(
+            job_id,
+            update(JobStatus::Running, Some(now_ms()), None, None, None),
+        )
+        .await;
+    if let Some(reason) = &spec.blocked {
+        report.fail(reason.clone());
+        finish(&env, job_id, &mut report, None, t0).await;
+        return report;
+    }
+
+    let t_prep = Instant::now();
+    let mut ready = Vec::new();
+    for dataset in &spec.datasets {
+        match prepare(&env, &spec, dataset, job_id).await {
+            Ok(Some(r)) => {
+                report.reused += r.reused;
+                ready.push(r);
+            }
+            Ok(None) => report.datasets.push(DatasetReport::skipped(
+                &dataset.name,
+                "code execution is off: rerun with --allow-code-execution",
+            )),
+            Err(e) => report
+                .datasets
+                .push(DatasetReport::failed(&dataset.name, e)),
+        }
+    }
+    report.prepare_s = t_prep.elapsed().as_secs_f64();
+    let pending: u64 = ready.iter().map(|r| r.pending.len() as u64).sum();
+    report.samples = ready.iter().map(|r| r.units.len() as u64).sum();
+
+    let bar = env
+        .progress
+        .as_ref()
+        .map(|p| p.job_bar(&spec.model.id, report.samples));
+    if let Some(b) = &bar {
+        b.inc(report.samples - pending);
+    }
+    let mut sampler = None;
+    let mut stats = Stats::default();
+    if pending > 0 {
+        let devices: Vec<&crate::hardware::Gpu> = spec.gpus.iter().collect();
+        let s = Sampler::start(env.store.clone(), env.run_id, job_id, &devices);
+        let pids = s.pids.clone();
+        sampler = Some(s);
+        match start_workers(&env, &spec, &pids, &mut report).await {
+            Ok(workers) => {
+                let mut workers = workers;
+                for r in &ready {
+                    if env.stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    match run_dataset(&env, job_id, r, workers, bar.as_ref(), &mut stats).await {
+                        Ok(back) => workers = back,
+                        Err(e) => {
+                            report.fail(e);
+                            workers = Vec::new();
+                            break;
+                        }
+                    }
+                }
+                for w in workers {
+                    w.shutdown().await;
+                }
+            }
+            Err(e) => report.fail(e),
+        }
+    }
+    report.engine_s = stats.engine_s;
+    report.store_s = stats.store_s;
+    report.failed_samples = stats.failed;
+    report.engine_telemetry = stats.telemetry.clone();
+    if let Some(t) = &stats.telemetry {
+        let secs = t.prefill_s + t.decode_s;
+        report.compute_s = secs;
+        let tokens = (t.prefill_tokens + t.decode_tokens) as f64;
+        report.tokens_per_s = (secs > 0.0).then(|| tokens / secs);
+    }
+    // Aggregates come from the stored rows of every dataset that is complete.
+    for r in &ready {
+        let d = aggregate(&env, job_id, r).await;
+        report.failed_samples_total += d.failed;
+        report.datasets.push(d);
+    }
+    if let Some(b) = &bar {
+        b.finish();
+    }
+    let summary = match sampler {
+        Some(s) => Some(s.stop().await),
+        None => None,
+    };
+    finish(&env, job_id, &mut report, summary, t0).await;
+    report
+}
+
+async fn job_row(env: &RunEnv, spec: &JobSpec) -> Result<i64, crate::store::StoreError> {
+    if let Some(id) = spec.existing_job {
+        return Ok(id);
+    }
+    env.store
+        .create_job(NewJob {
+            run_id: env.run_id,
+            model: spec.model.id.clone(),
+            revision: spec.model.revision.clone(),
+            weights_hash: spec.weights_hash.clone(),
+            engine: spec.engine_name().to_string(),
+            dtype: spec.dtype.clone(),
+            tp: spec.tp.max(1) as i64,
+            devices: spec.gpus.iter().map(|g| i64::from(g.index)).collect(),
+            memory_estimate_bytes: Some(spec.memory_estimate as i64),
+            status: JobStatus::Pending,
+        })
+        .await
+}
+
+fn update(
+    status: JobStatus,
+    started: Option<i64>,
+    finished: Option<i64>,
+    memory: Option<i64>,
+    error: Option<String>,
+) -> JobUpdate {
+    JobUpdate {
+        status,
+        started_at_ms: started,
+        finished_at_ms: finished,
+        memory_measured_bytes: memory,
+        error,
+    }
+}
+
+/// Render a dataset, build its samples and find those already stored.
+async fn prepare(
+    env: &RunEnv,
+    spec: &JobSpec,
+    dataset: &Dataset,
+    job_id: i64,
+) -> Result<Option<Ready>, String> {
+    let hash = match &dataset.data {
+        crate::catalog::DataState::Ready { hash, .. } => hash.clone(),
+        crate::catalog::DataState::Missing { reason } => return Err(reason.clone()),
+    };
+    let scorer = Scorer::new(dataset).map_err(|e| format!("dataset `{}`: {e}", dataset.name))?;
+    if scorer.needs_execution() {
+        if !env.settings.allow_code_execution {
+            return Ok(None);
+        }
+        code_execution_hook(dataset)?;
+    }
+    let mut dataset = dataset.clone();
+    env.settings.gen_kwargs.apply(&mut dataset.generation);
+    let options = TaskOptions {
+        num_fewshot: env.settings.num_fewshot,
+        chat: env.settings.chat.resolve(dataset.chat, spec.model.chat),
+        limit: env.settings.limit.map(|l| l as usize),
+        skip_bad_rows: env.settings.skip_bad_rows,
+        ..TaskOptions::default()
+    };
+    let prepared = tasks::prepare(&dataset, &options, &CatalogSource).map_err(|e| e.to_string())?;
+    let id = ModelIdentity {
+        model: spec.model.id.clone(),
+        revision: spec.model.revision.clone(),
+        weights_hash: spec.weights_hash.clone().unwrap_or_default(),
+        engine: spec.engine_name().to_string(),
+        dtype: spec.dtype.clone(),
+        tool_version: env.tool_version.clone(),
+    };
+    let units = score::units(&prepared, &hash, &id, env.settings.seed);
+    let mut reused = 0;
+    let done: HashSet<String> = if env.settings.fresh {
+        HashSet::new()
+    } else {
+        let scope = ResumeScope {
+            model: spec.model.id.clone(),
+            dataset: dataset.name.clone(),
+        };
+        let hashes: Vec<String> = units.iter().map(|u| u.hash.clone()).collect();
+        let done = env
+            .store
+            .done_hashes(&scope, &hashes)
+            .await
+            .map_err(|e| e.to_string())?;
+        if !done.is_empty() {
+            reused = env
+                .store
+                .reuse_samples(job_id, scope, done.iter().cloned().collect())
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        done
+    };
+    let pending = (0..units.len())
+        .filter(|&i| !done.contains(&units[i].hash))
+        .collect();
+    Ok(Some(Ready {
+        dataset,
+        hash,
+        prepared,
+        scorer,
+        units,
+        pending,
+        reused,
+    }))
+}
+
+/// Start and load one worker per replica.
+async fn start_workers(
+    env: &RunEnv,
+    spec: &JobSpec,
+    pids: &Arc<Mutex<Vec<u32>>>,
+    report: &mut JobReport,
+) -> Result<Vec<Worker>, String> {
+    let Some(engine) = spec.engine else {
+        return Err("no engine for this job".into());
+    };
+    let Some(dir) = &spec.checkpoint else {
+        return Err("no checkpoint on disk".into());
+    };
+    let mut workers = Vec::new();
+    for devices in &spec.replicas {
+        let mut w = Worker::spawn(&env.exe, &env.worker_env).map_err(|e| e.to_string())?;
+        if let Ok(mut p) = pids.lock() {
+            p.push(w.pid);
+        }
+        let specs: Vec<DeviceSpec> = devices.iter().map(|d| device_spec(d)).collect();
+        let options = LoadOptions {
+            dtype: spec.load_dtype,
+            max_batch_size: env.settings.batch_size.max(1) as usize,
+            max_seq_len: env.settings.max_seq_len.map(|n| n as usize),
+            ..LoadOptions::default()
+        };
+        let load = ToWorker::Load {
+            model: dir.display().to_string(),
+            engine,
+            devices: specs,
+            options,
+        };
+        let reply = match w.send(&load).await {
+            Ok(()) => w.recv().await,
+            Err(e) => Err(e),
+        };
+        match reply {
+            Ok(FromWorker::Loaded { info, .. }) => {
+                report.load_s = report.load_s.max(info.load.load_s);
+                report.replicas += 1;
+                report.device_desc = info.device.clone();
+                report.dtype = info.dtype.clone();
+                workers.push(w);
+            }
+            Ok(FromWorker::Failed { error, oom }) => {
+                let what = if oom {
+                    "out of memory loading"
+                } else {
+                    "cannot load"
+                };
+                return Err(format!(
+                    "{what} {} on {}: {error}",
+                    spec.model.id,
+                    devices.join(",")
+                ));
+            }
+            Ok(other) => return Err(format!("worker answered the load with {other:?}")),
+            Err(e) => return Err(format!("loading {}: {e}", spec.model.id)),
+        }
+        if engine == EngineKind::TensorParallel {
+            break;
+        }
+    }
+    Ok(workers)
+}
+
+fn device_spec(label: &str) -> DeviceSpec {
+    label
+        .strip_prefix("gpu")
+        .and_then(|n| n.parse().ok())
+        .map_or(DeviceSpec::Cpu, DeviceSpec::Cuda)
+}
+
+/// Run a dataset's pending samples over the workers; returns the workers for the next one.
+async fn run_dataset(
+    env: &Arc<RunEnv>,
+    job_id: i64,
+    r: &Ready,
+    workers: Vec<Worker>,
+    bar: Option<&super::progress::JobBar>,
+    stats: &mut Stats,
+) -> Result<Vec<Worker>, String> {
+    let per = env.settings.batch_size.max(1) as usize;
+    let queue: VecDeque<Vec<usize>> = r.pending.chunks(per).map(|c| c.to_vec()).collect();
+    let queue = Arc::new(Mutex::new(queue));
+    // Shared, read-only view of this dataset for the replica tasks.
+    let shared = Arc::new(Shared {
+        dataset: r.dataset.clone(),
+        hash: r.hash.clone(),
+        items: r.prepared.items.clone(),
+        scorer: r.scorer.clone(),
+        units: r.units.clone(),
+    });
+    let mut set = tokio::task::JoinSet::new();
+    for (n, w) in workers.into_iter().enumerate() {
+        let env = env.clone();
+        let queue = queue.clone();
+        let shared = shared.clone();
+        let bar = bar.cloned();
+        set.spawn(replica(env, job_id, n as u64, w, queue, shared, bar));
+    }
+    let mut back = Vec::new();
+    let mut error = None;
+    let mut tel: Vec<EngineTelemetry> = Vec::new();
+    while let Some(joined) = set.join_next().await {
+        match joined {
+            Ok((w, s, e)) => {
+                stats.engine_s += s.engine_s;
+                stats.store_s += s.store_s;
+                stats.done += s.done;
+                stats.failed += s.failed;
+                if let Some(t) = s.telemetry {
+                    tel.push(t);
+                }
+                if let Some(w) = w {
+                    back.push(w);
+                }
+                if e.is_some() && error.is_none() {
+                    error = e;
+                }
+            }
+            Err(e) => error = Some(format!("replica task failed: {e}")),
+        }
+    }
+    if !tel.is_empty() {
+        let mut sum = EngineTelemetry::default();
+        for t in tel {
+            sum.prefill_tokens += t.prefill_tokens;
+            sum.decode_tokens += t.decode_tokens;
+            sum.prefill_s += t.prefill_s;
+            sum.decode_s += t.decode_s;
+        }
+        let prev = stats.telemetry.get_or_insert_with(EngineTelemetry::default);
+        // Engine counters are cumulative per worker: keep the latest totals.
+        *prev = sum;
+    }
+    match error {
+        Some(e) => {
+            for w in back {
+                w.shutdown().await;
+            }
+            Err(e)
+        }
+        None => Ok(back),
+    }
+}
+
+struct Shared {
+    dataset: Dataset,
+    hash: String,
+    items: Vec<tasks::Item>,
+    scorer: Scorer,
+    units: Vec<Unit>,
+}
+
+/// One replica: take batches until the queue is empty or the run is stopping.
+async fn replica(
+    env: Arc<RunEnv>,
+    job_id: i64,
+    seq: u64,
+    mut w: Worker,
+    queue: Arc<Mutex<VecDeque<Vec<usize>>>>,
+    shared: Arc<Shared>,
+    bar: Option<super::progress::JobBar>,
+) -> (Option<Worker>, Stats, Option<String>) {
+    let mut stats = Stats::default();
+    let mut batch_no = seq << 32;
+    loop {
+        if env.stop.load(Ordering::SeqCst) {
+            break;
+        }
+        let Some(batch) = queue.lock().ok().and_then(|mut q| q.pop_front()) else {
+            break;
+        };
+        batch_no += 1;
+        let items: Vec<_> = batch
+            .iter()
+            .flat_map(|&u| shared.units[u].work.iter().cloned())
+            .collect();
+        let t = Instant::now();
+        let reply = match w
+            .send(&ToWorker::Run {
+                batch: batch_no,
+                items,
+            })
+            .await
+        {
+            Ok(()) => w.recv().await,
+            Err(e) => Err(e),
+        };
+        stats.engine_s += t.elapsed().as_secs_f64();
+        let outcomes = match reply {
+            Ok(FromWorker::Results {
+                outcomes,
+                telemetry,
+                ..
+            }) => {
+                stats.telemetry = Some(*telemetry);
+                outcomes
+            }
+            Ok(FromWorker::Failed { error, .. }) => return (None, stats, Some(error)),
+            Ok(other) => {
+                return (
+                    None,
+                    stats,
+                    Some(format!("worker answered a batch with {other:?}")),
+                );
+            }
+            Err(e) => return (None, stats, Some(e.to_string())),
+        };
+        let mut rows: Vec<SampleRow> = Vec::with_capacity(batch.len());
+        let mut at = 0;
+        for &u in &batch {
+            let unit = &shared.units[u];
+            let n = unit.work.len();
+            let slice = outcomes.get(at..at + n).unwrap_or(&[]);
+            at += n;
+            let item = &shared.items[unit.item];
+            let row = score::sample_row(
+                job_id,
+                &shared.dataset,
+                &shared.hash,
+                &shared.scorer,
+                item,
+                unit,
+                slice,
+            );
+            if row.error.is_some() {
+                stats.failed += 1;
+            }
+            rows.push(row);
+        }
+        let t = Instant::now();
+        let n = rows.len() as u64;
+        if let Err(e) = env.store.insert_samples(rows).await {
+            return (Some(w), stats, Some(format!("storing samples: {e}")));
+        }
+        stats.store_s += t.elapsed().as_secs_f64();
+        stats.done += n;
+        if let Some(b) = &bar {
+            b.inc(n);
+        }
+    }
+    (Some(w), stats, None)
+}
+
+/// Aggregates of a dataset from its stored rows (only when every sample has a row).
+async fn aggregate(env: &RunEnv, job_id: i64, r: &Ready) -> DatasetReport {
+    let hashes: HashSet<String> = r.units.iter().map(|u| u.hash.clone()).collect();
+    let rows = match env.store.samples(job_id, Some(&r.dataset.name)).await {
+        Ok(rows) => rows,
+        Err(e) => return DatasetReport::failed(&r.dataset.name, format!("reading samples: {e}")),
+    };
+    let have: HashSet<&str> = rows
+        .iter()
+        .map(|s| s.row.sample_hash.as_str())
+        .filter(|h| hashes.contains(*h))
+        .collect();
+    let failed = rows
+        .iter()
+        .filter(|s| hashes.contains(&s.row.sample_hash) && s.row.error.is_some())
+        .count() as u64;
+    let mut report = DatasetReport::new(&r.dataset.name, r.units.len() as u64, r.reused);
+    report.failed = failed;
+    report.skipped_rows = r
+        .prepared
+        .skipped
+        .iter()
+        .map(|(f, b)| format!("{f}:{}: {}", b.line, b.reason))
+        .collect();
+    if have.len() < hashes.len() {
+        report.status = "interrupted";
+        report.done = have.len() as u64;
+        return report;
+    }
+    report.done = have.len() as u64;
+    let aggs = score::aggregates(job_id, &r.dataset.name, &r.scorer, &rows, &hashes);
+    if let Err(e) = env.store.upsert_aggregates(aggs.clone()).await {
+        report.status = "failed";
+        report.error = Some(format!("storing aggregates: {e}"));
+    }
+    report.headline = score::headline(&r.scorer);
+    report.aggregates = aggs;
+    report
+}
+
+/// Record how the job ended.
+async fn finish(
+    env: &RunEnv,
+    job_id: i64,
+    report: &mut JobReport,
+    summary: Option<(Summary, Vec<(String, Verdict)>)>,
+    t0: Instant,
+) {
+    report.wall_s = t0.elapsed().as_secs_f64();
+    let interrupted = report.datasets.iter().any(|d| d.status == "interrupted");
+    let dataset_failed = report.datasets.iter().any(|d| d.status == "failed");
+    report.status = if report.error.is_some() || dataset_failed {
+        JobStatus::Failed
+    } else if interrupted {
+        JobStatus::Pending
+    } else {
+        JobStatus::Completed
+    };
+    let mut error = report.error.clone();
+    if error.is_none() && dataset_failed {
+        let list: Vec<String> = report
+            .datasets
+            .iter()
+            .filter_map(|d| d.error.as_ref().map(|e| format!("{}: {e}", d.name)))
+            .collect();
+        error = Some(list.join("\n"));
+    }
+    let mut memory = None;
+    if let Some((s, verdicts)) = summary {
+        memory = s.peak_gpu_mem_bytes.or(s.peak_rss_bytes);
+        report.verdicts = verdicts;
+        report.telemetry = Some(s);
+    }
+    report.memory_measured = memory;
+    let _ = env
+        .store
+        .update_job(
+            job_id,
+            update(report.status, None, Some(now_ms()), memory, error),
+        )
+        .await;
+    let measurements = serde_json::json!({
+        "estimated_duration_s": report.estimated_s,
+        "measured_duration_s": report.wall_s,
+        "memory_estimate_bytes": report.memory_estimate,
+        "memory_measured_bytes": memory,
+        "load_s": report.load_s,
+        "prepare_s": report.prepare_s,
+        "engine_s": report.engine_s,
+        "compute_s": report.compute_s,
+        "store_s": report.store_s,
+        "tokens_per_s": report.tokens_per_s,
+        "gpu_use": report.verdicts,
+        "telemetry": report.telemetry,
+    });
+    let _ = env.store.set_job_measurements(job_id, measurements).await;
+    let _ = env
+        .store
+        .record_job_stats(job_stats(env, job_id, report))
+        .await;
+}
+
+/// The summary `assay show` and `assay history` read: timings, token rates, percentiles.
+fn job_stats(env: &RunEnv, job_id: i64, report: &JobReport) -> JobStats {
+    let t = report.engine_telemetry.as_ref();
+    let ms = |s: f64| s * 1e3;
+    let verdict = report
+        .verdicts
+        .iter()
+        .map(|(device, v)| format!("{device}: {}", v.describe()))
+        .collect::<Vec<_>>()
+        .join("; ");
+    JobStats {
+        job_id,
+        batch_size: i64::try_from(env.settings.batch_size).ok(),
+        load_ms: Some(ms(report.load_s)),
+        eval_ms: Some(ms(report.engine_s)),
+        requests: t.and_then(|t| i64::try_from(t.requests).ok()),
+        prompt_tokens: t.and_then(|t| i64::try_from(t.prefill_tokens).ok()),
+        output_tokens: t.and_then(|t| i64::try_from(t.decode_tokens).ok()),
+        tokens_per_second: report.tokens_per_s,
+        prefill_tokens_per_second: t.map(|t| t.prefill_tokens_per_s),
+        ttft_p50_ms: t.filter(|t| t.ttft.count > 0).map(|t| ms(t.ttft.p50)),
+        ttft_p95_ms: t.filter(|t| t.ttft.count > 0).map(|t| ms(t.ttft.p95)),
+        latency_p50_ms: t.filter(|t| t.latency.count > 0).map(|t| ms(t.latency.p50)),
+        latency_p95_ms: t.filter(|t| t.latency.count > 0).map(|t| ms(t.latency.p95)),
+        latency_p99_ms: t.filter(|t| t.latency.count > 0).map(|t| ms(t.latency.p99)),
+        peak_rss_bytes: report.telemetry.as_ref().and_then(|s| s.peak_rss_bytes),
+        gpu_verdict: (!verdict.is_empty()).then_some(verdict),
+        detail: t
+            .and_then(|t| serde_json::to_value(t).ok())
+            .unwrap_or(serde_json::Value::Null),
+    }
+}

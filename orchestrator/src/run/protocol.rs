@@ -1,0 +1,161 @@
+//! The worker protocol: JSON lines over the worker's stdin (parent → worker) and stdout
+//! (worker → parent). One message per line; each side reads a line, parses it, answers.
+//!
+//! A worker's life is: `Load`, then any number of `Run` batches, then `Shutdown` (or end of input).
+//! The worker answers `Load` with `Loaded` or `Failed`, and every `Run` with `Results` (one
+//! outcome per item, in order) or `Failed` (the engine is unusable; the worker then exits).
+
+use crate::tasks::Prompt;
+use assay_engines::{
+    EngineInfo, EngineTelemetry, GenerateResult, LoadOptions, LoglikelihoodResult, Sampling,
+};
+use serde::{Deserialize, Serialize};
+
+/// Which engine a job runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EngineKind {
+    Lightweight,
+    TensorParallel,
+}
+
+impl EngineKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EngineKind::Lightweight => "lightweight",
+            EngineKind::TensorParallel => "tensor_parallel",
+        }
+    }
+}
+
+/// Parent → worker.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ToWorker {
+    Load {
+        /// A checkpoint directory or hub-cache id.
+        model: String,
+        engine: EngineKind,
+        /// Devices of the job (one for lightweight, `tp` for tensor-parallel).
+        devices: Vec<assay_engines::DeviceSpec>,
+        options: LoadOptions,
+    },
+    Run {
+        batch: u64,
+        items: Vec<WorkItem>,
+    },
+    Shutdown,
+}
+
+/// One engine request: a prompt (chat messages are rendered by the worker with the model's
+/// chat template) and what to compute from it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WorkItem {
+    pub prompt: Prompt,
+    pub op: Op,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Op {
+    Loglikelihood {
+        continuation: String,
+    },
+    Generate {
+        until: Vec<String>,
+        max_gen_toks: usize,
+        sampling: Sampling,
+    },
+}
+
+/// Worker → parent.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum FromWorker {
+    Loaded {
+        info: Box<EngineInfo>,
+        /// Worker RSS after load.
+        rss_bytes: Option<u64>,
+    },
+    Results {
+        batch: u64,
+        outcomes: Vec<Outcome>,
+        telemetry: Box<EngineTelemetry>,
+        /// Requests per engine call after any out-of-memory halving.
+        chunk: usize,
+    },
+    /// The engine could not load or is unusable. `oom` marks an out-of-memory failure.
+    Failed { error: String, oom: bool },
+}
+
+/// The result of one work item.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "value", rename_all = "snake_case")]
+pub enum Outcome {
+    Loglikelihood(LoglikelihoodResult),
+    Generated(GenerateResult),
+    Error(String),
+}
+
+/// Whether an engine error message reports exhausted memory (CUDA or host allocation).
+pub fn is_oom(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    m.contains("out of memory")
+        || m.contains("cuda_error_out_of_memory")
+        || m.contains("memory allocation of")
+        || m.contains("cannot allocate memory")
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn messages_round_trip_as_single_json_lines() {
+        let msg = ToWorker::Run {
+            batch: 3,
+            items: vec![WorkItem {
+                prompt: Prompt::Plain("Q: 1+1?\nA:".into()),
+                op: Op::Generate {
+                    until: vec!["\n".into()],
+                    max_gen_toks: 8,
+                    sampling: Sampling::Greedy,
+                },
+            }],
+        };
+        let line = serde_json::to_string(&msg).unwrap();
+        assert!(!line.contains('\n'));
+        match serde_json::from_str::<ToWorker>(&line).unwrap() {
+            ToWorker::Run { batch, items } => {
+                assert_eq!(batch, 3);
+                assert!(matches!(
+                    &items[0].op,
+                    Op::Generate {
+                        max_gen_toks: 8,
+                        ..
+                    }
+                ));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        let back = FromWorker::Failed {
+            error: "CUDA_ERROR_OUT_OF_MEMORY".into(),
+            oom: true,
+        };
+        let line = serde_json::to_string(&back).unwrap();
+        assert!(matches!(
+            serde_json::from_str::<FromWorker>(&line).unwrap(),
+            FromWorker::Failed { oom: true, .. }
+        ));
+    }
+
+    #[test]
+    fn oom_messages() {
+        assert!(is_oom(
+            "inference: DriverError(CUDA_ERROR_OUT_OF_MEMORY, \"out of memory\")"
+        ));
+        assert!(is_oom("memory allocation of 123 bytes failed"));
+        assert!(!is_oom("tokenizer: bad input"));
+    }
+}
