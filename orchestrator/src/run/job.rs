@@ -384,17 +384,27 @@ async fn run_dataset(
             Err(e) => error = Some(format!("replica task failed: {e}")),
         }
     }
-    if !tel.is_empty() {
-        let mut sum = EngineTelemetry::default();
-        for t in tel {
+    // Engine counters are cumulative per worker: keep the latest totals. With several replicas
+    // the counters add up; percentiles cannot be merged exactly, so the busiest replica's stand.
+    tel.sort_by_key(|t| std::cmp::Reverse(t.requests));
+    let mut replicas = tel.into_iter();
+    if let Some(mut sum) = replicas.next() {
+        for t in replicas {
+            sum.requests += t.requests;
+            sum.batches += t.batches;
             sum.prefill_tokens += t.prefill_tokens;
             sum.decode_tokens += t.decode_tokens;
             sum.prefill_s += t.prefill_s;
             sum.decode_s += t.decode_s;
+            sum.truncated_requests += t.truncated_requests;
+            sum.truncated_tokens += t.truncated_tokens;
+            sum.reused_context_requests += t.reused_context_requests;
+            sum.peak_rss_bytes = sum.peak_rss_bytes.max(t.peak_rss_bytes);
         }
-        let prev = stats.telemetry.get_or_insert_with(EngineTelemetry::default);
-        // Engine counters are cumulative per worker: keep the latest totals.
-        *prev = sum;
+        let rate = |n: usize, s: f64| if s > 0.0 { n as f64 / s } else { 0.0 };
+        sum.prefill_tokens_per_s = rate(sum.prefill_tokens, sum.prefill_s);
+        sum.decode_tokens_per_s = rate(sum.decode_tokens, sum.decode_s);
+        stats.telemetry = Some(sum);
     }
     match error {
         Some(e) => {
@@ -615,7 +625,10 @@ fn job_stats(env: &RunEnv, job_id: i64, report: &JobReport) -> JobStats {
     let verdict = report
         .verdicts
         .iter()
-        .map(|(device, v)| format!("{device}: {}", v.describe()))
+        .map(|(device, v)| match v {
+            Verdict::Cpu => v.describe(),
+            _ => format!("{device}: {}", v.describe()),
+        })
         .collect::<Vec<_>>()
         .join("; ");
     JobStats {
