@@ -3,8 +3,10 @@
 //! - `parity`: outputs on the micro checkpoints against Hugging Face transformers' reference.
 //! - `bad_input`: malformed checkpoints and requests give clear errors, never panics.
 //! - `candle_check`: candle-transformers' own Llama as a second opinion.
+//! - `tensor_parallel`: the tensor-parallel engine equals the single-device engine.
 
 mod bad_input;
 mod candle_check;
 mod parity;
+mod tensor_parallel;
 mod util;
