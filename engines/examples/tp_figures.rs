@@ -22,7 +22,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         context_tokens: 256,
         seed: 11,
     };
-    let figures = tp_figures(dir.to_str().ok_or("non-UTF-8 path")?, &[1, 2, 4], &w)?;
+    let figures = tp_figures(dir.to_str().ok_or("non-UTF-8 path")?, &[1, 2, 4], &w);
+    if std::env::args().nth(1).is_none() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    let figures = figures?;
     println!("{}", serde_json::to_string_pretty(&figures)?);
     Ok(())
 }
