@@ -284,7 +284,7 @@ mod tests {
         std::thread::sleep(std::time::Duration::from_millis(20));
         group.abort();
         let r = waiting.join().expect("rank thread");
-        assert!(r.unwrap_err().to_string().contains("aborted"));
+        assert!(r.expect_err("aborted").to_string().contains("aborted"));
         group.reset();
         let outs: Vec<_> = std::thread::scope(|s| {
             let hs: Vec<_> = comms

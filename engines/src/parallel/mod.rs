@@ -85,19 +85,21 @@ impl TpShape {
         if tp == 0 {
             return Err(TpError::Zero);
         }
-        if self.heads % tp != 0 {
+        if !self.heads.is_multiple_of(tp) {
             return Err(TpError::Heads {
                 tp,
                 heads: self.heads,
             });
         }
-        if self.kv_heads % tp != 0 && (self.kv_heads == 0 || tp % self.kv_heads != 0) {
+        if !self.kv_heads.is_multiple_of(tp)
+            && (self.kv_heads == 0 || !tp.is_multiple_of(self.kv_heads))
+        {
             return Err(TpError::KvHeads {
                 tp,
                 kv_heads: self.kv_heads,
             });
         }
-        if self.intermediate % tp != 0 {
+        if !self.intermediate.is_multiple_of(tp) {
             return Err(TpError::Intermediate {
                 tp,
                 intermediate: self.intermediate,
@@ -111,7 +113,7 @@ impl TpShape {
 /// `kv_heads`, else one replicated head per rank (`world_size` a multiple of `kv_heads`): the
 /// head serving that rank's query heads.
 pub fn kv_head_range(kv_heads: usize, rank: usize, world_size: usize) -> (usize, usize) {
-    if kv_heads % world_size == 0 {
+    if kv_heads.is_multiple_of(world_size) {
         let per = kv_heads / world_size;
         (rank * per, per)
     } else {
@@ -141,7 +143,7 @@ pub fn check_divisible(
     n: usize,
     world_size: usize,
 ) -> Result<(), EngineError> {
-    if n % world_size != 0 {
+    if !n.is_multiple_of(world_size) {
         return Err(EngineError::Weights {
             path: w.dir.clone(),
             architecture: w.architecture.clone(),
@@ -370,7 +372,7 @@ mod tests {
         };
         assert_eq!(odd.check(6), Err(TpError::KvHeads { tp: 6, kv_heads: 4 }));
         assert_eq!(
-            odd.check(8).unwrap_err().to_string(),
+            odd.check(8).expect_err("tp 8").to_string(),
             "tp 8 does not divide num_attention_heads 12"
         );
         let ffn = TpShape {

@@ -66,6 +66,9 @@ struct RankHandle {
     thread: Option<JoinHandle<()>>,
 }
 
+/// Each rank's telemetry, written by the rank thread, read by the engine.
+pub(crate) type SharedStats = Arc<Vec<Mutex<RankTelemetry>>>;
+
 /// A model split over ranks, driven from the front thread.
 pub(crate) struct ShardedModel {
     spec: ModelSpec,
@@ -91,9 +94,9 @@ impl ShardedModel {
         setup: RankSetup,
         transport: Transport,
         group: Option<Arc<LocalGroup>>,
-    ) -> Result<(Self, Arc<Vec<Mutex<RankTelemetry>>>), EngineError> {
+    ) -> Result<(Self, SharedStats), EngineError> {
         let tp = setup.devices.len();
-        let stats: Arc<Vec<Mutex<RankTelemetry>>> = Arc::new(
+        let stats: SharedStats = Arc::new(
             (0..tp)
                 .map(|rank| {
                     Mutex::new(RankTelemetry {
@@ -149,7 +152,7 @@ impl ShardedModel {
             }
         }
         let model = ShardedModel {
-            spec: spec.unwrap_or_else(|| placeholder_spec()),
+            spec: spec.unwrap_or_else(placeholder_spec),
             ranks,
             group,
         };
@@ -180,10 +183,10 @@ impl ShardedModel {
             .enumerate()
             .map(|(rank, h)| h.replies.recv().unwrap_or_else(|_| Err(lost(rank))))
             .collect();
-        if replies.iter().any(|r| r.is_err()) {
-            if let Some(g) = &self.group {
-                g.reset();
-            }
+        if replies.iter().any(|r| r.is_err())
+            && let Some(g) = &self.group
+        {
+            g.reset();
         }
         replies.into_iter().collect()
     }
@@ -271,7 +274,7 @@ fn rank_main(
     setup: RankSetup,
     transport: Transport,
     group: Option<Arc<LocalGroup>>,
-    stats: Arc<Vec<Mutex<RankTelemetry>>>,
+    stats: SharedStats,
     load_tx: Sender<Result<ModelSpec, EngineError>>,
     jobs: Receiver<Job>,
     replies: Sender<CResult<Reply>>,
