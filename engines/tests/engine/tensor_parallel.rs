@@ -214,3 +214,22 @@ fn kv_heads_that_neither_split_nor_replicate_are_refused() {
         "{e}"
     );
 }
+
+#[test]
+fn tp_results_are_reproducible_run_to_run() {
+    // Rank-order sums make the result independent of which rank thread arrives last.
+    let dir = fixture("llama");
+    let model = path(&dir);
+    let run = || -> Vec<u64> {
+        let mut e =
+            TensorParallelEngine::load_cpu(model, 4, opts(8, Some(512), true)).expect("load");
+        e.loglikelihood(&ll_requests())
+            .into_iter()
+            .map(|r| r.expect("scored").logprob.to_bits())
+            .collect()
+    };
+    let first = run();
+    for _ in 0..3 {
+        assert_eq!(run(), first);
+    }
+}
