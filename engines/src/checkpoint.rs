@@ -482,6 +482,8 @@ pub struct Weights {
     pub device: Device,
     pub dtype: CDType,
     pub storage_bytes: u64,
+    /// Bytes of the tensors handed out so far (what this loader's owner holds).
+    loaded_bytes: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Weights {
@@ -520,7 +522,25 @@ impl Weights {
             device: device.clone(),
             dtype,
             storage_bytes,
+            loaded_bytes: Default::default(),
         })
+    }
+
+    /// Bytes of the tensors returned by [`Weights::get`] and [`Weights::get_narrow`] so far
+    /// (after conversion to the engine dtype).
+    pub fn loaded_bytes(&self) -> u64 {
+        self.loaded_bytes.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn converted(&self, name: &str, t: Tensor) -> Result<Tensor, EngineError> {
+        let t = t
+            .to_dtype(self.dtype)
+            .and_then(|t| t.to_device(&self.device))
+            .map_err(|e| self.err(name, format!("cannot convert: {e}")))?;
+        let bytes = (t.elem_count() * t.dtype().size_in_bytes()) as u64;
+        self.loaded_bytes
+            .fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);
+        Ok(t)
     }
 
     pub fn contains(&self, name: &str) -> bool {
@@ -552,9 +572,7 @@ impl Weights {
             .st
             .load(name, &Device::Cpu)
             .map_err(|e| self.err(name, format!("cannot load: {e}")))?;
-        t.to_dtype(self.dtype)
-            .and_then(|t| t.to_device(&self.device))
-            .map_err(|e| self.err(name, format!("cannot convert: {e}")))
+        self.converted(name, t)
     }
 
     /// Loads rows/columns `[start, start+len)` of `name` along `dim` (tensor-parallel shards).
@@ -566,13 +584,47 @@ impl Weights {
         start: usize,
         len: usize,
     ) -> Result<Tensor, EngineError> {
-        let t = self.get(name, shape)?;
         if start == 0 && len == shape[dim] {
-            return Ok(t);
+            return self.get(name, shape);
         }
-        t.narrow(dim, start, len)
-            .and_then(|t| t.contiguous())
-            .map_err(|e| self.err(name, format!("cannot shard: {e}")))
+        let view = self
+            .st
+            .get(name)
+            .map_err(|_| self.err(name, "missing from the checkpoint".into()))?;
+        if view.shape() != shape {
+            return Err(self.err(
+                name,
+                format!("shape {:?}, config.json implies {:?}", view.shape(), shape),
+            ));
+        }
+        if dim >= shape.len() || start + len > shape[dim] {
+            return Err(self.err(
+                name,
+                format!(
+                    "shard [{start}, {}) along dim {dim} is outside {shape:?}",
+                    start + len
+                ),
+            ));
+        }
+        let dtype = CDType::try_from(view.dtype())
+            .map_err(|e| self.err(name, format!("cannot load: {e}")))?;
+        // Copy only the shard out of the mapped file: the rows (dim 0) or, for each outer
+        // index, the slice of the inner block (any other dim).
+        let elem = dtype.size_in_bytes();
+        let inner: usize = shape[dim + 1..].iter().product::<usize>() * elem;
+        let outer: usize = shape[..dim].iter().product();
+        let data = view.data();
+        let block = shape[dim] * inner;
+        let mut raw = Vec::with_capacity(outer * len * inner);
+        for o in 0..outer {
+            let from = o * block + start * inner;
+            raw.extend_from_slice(&data[from..from + len * inner]);
+        }
+        let mut narrowed = shape.to_vec();
+        narrowed[dim] = len;
+        let t = Tensor::from_raw_buffer(&raw, dtype, &narrowed, &Device::Cpu)
+            .map_err(|e| self.err(name, format!("cannot shard: {e}")))?;
+        self.converted(name, t)
     }
 }
 

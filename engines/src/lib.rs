@@ -5,6 +5,7 @@
 //! - [`models`]: model families on candle (one registry table), KV cache and masks.
 //! - [`parallel`]: communicator and column/row-parallel layers the families are built on.
 //! - [`lightweight`]: the single-device engine.
+//! - [`tensor_parallel`]: the same model code split over ranks.
 //! - [`telemetry`], [`bench`]: measurements.
 
 pub mod api;
@@ -15,6 +16,7 @@ pub mod models;
 pub mod parallel;
 pub mod sampling;
 pub mod telemetry;
+pub mod tensor_parallel;
 
 pub use api::{
     ChatMessage, DType, DeviceSpec, Engine, EngineError, EngineInfo, FinishReason, GenerateRequest,
@@ -22,7 +24,8 @@ pub use api::{
     RequestTiming, Sampling,
 };
 pub use lightweight::LightweightEngine;
-pub use telemetry::{EngineTelemetry, LoadTelemetry, Percentiles};
+pub use telemetry::{EngineTelemetry, LoadTelemetry, Percentiles, RankTelemetry};
+pub use tensor_parallel::TensorParallelEngine;
 
 /// Values of `config.json` `architectures` that an engine can run (from the model registry).
 pub fn supported_architectures() -> &'static [&'static str] {
@@ -32,4 +35,17 @@ pub fn supported_architectures() -> &'static [&'static str] {
 /// Loads `model` (directory or hub-cache `org/name`) into the single-device engine.
 pub fn load_lightweight(model: &str, opts: LoadOptions) -> Result<Box<dyn Engine>, EngineError> {
     Ok(Box::new(LightweightEngine::load(model, opts)?))
+}
+
+/// Loads `model` split over `tp` ranks on `devices[..tp]` (all CPU: in-process ranks; all
+/// CUDA: NCCL, with `--features nccl,cuda`). The tp is checked before any weight is read.
+pub fn load_tensor_parallel(
+    model: &str,
+    tp: usize,
+    devices: &[DeviceSpec],
+    opts: LoadOptions,
+) -> Result<Box<dyn Engine>, EngineError> {
+    Ok(Box::new(TensorParallelEngine::load(
+        model, tp, devices, opts,
+    )?))
 }

@@ -85,7 +85,7 @@ fn cuda_device(ordinal: usize) -> Result<(Device, String), EngineError> {
     )))
 }
 
-fn to_candle(d: DType) -> CDType {
+pub(crate) fn to_candle(d: DType) -> CDType {
     match d {
         DType::F32 => CDType::F32,
         DType::F16 => CDType::F16,
@@ -93,9 +93,36 @@ fn to_candle(d: DType) -> CDType {
     }
 }
 
+/// What a model builder gets: the resolved checkpoint and the engine's device and dtype.
+pub(crate) struct BuildContext<'a> {
+    pub dir: &'a std::path::Path,
+    pub config: &'a ModelConfig,
+    pub entry: &'static registry::Entry,
+    pub device: &'a Device,
+    pub dtype: CDType,
+}
+
+/// A built model and the bytes its weights occupy.
+pub(crate) type Built = (Box<dyn CausalLm>, u64);
+
 impl LightweightEngine {
     /// Loads `model` (a directory or a hub-cache `org/name`) with `opts`.
     pub fn load(model: &str, opts: LoadOptions) -> Result<Self, EngineError> {
+        Self::load_with(model, opts, |cx| {
+            let weights = Weights::open(cx.dir, &cx.config.architecture, cx.device, cx.dtype)?;
+            let comm: Arc<dyn Comm> = Arc::new(SingleRank);
+            let model = (cx.entry.build)(cx.config, &weights, &comm)?;
+            Ok((model, weights.storage_bytes))
+        })
+    }
+
+    /// Loads the tokenizer and configuration of `model` and serves them with the model that
+    /// `build` makes (one device, or a tensor-parallel group behind a [`CausalLm`]).
+    pub(crate) fn load_with(
+        model: &str,
+        opts: LoadOptions,
+        build: impl FnOnce(&BuildContext) -> Result<Built, EngineError>,
+    ) -> Result<Self, EngineError> {
         let t0 = Instant::now();
         let dir = resolve_model_dir(model)?;
         let config = ModelConfig::read(&dir)?;
@@ -133,9 +160,13 @@ impl LightweightEngine {
             });
         }
         let gen_cfg = GenerationConfig::read(&dir, &config)?;
-        let weights = Weights::open(&dir, &config.architecture, &device, to_candle(compute))?;
-        let comm: Arc<dyn Comm> = Arc::new(SingleRank);
-        let model = (entry.build)(&config, &weights, &comm)?;
+        let (model, weight_bytes) = build(&BuildContext {
+            dir: &dir,
+            config: &config,
+            entry,
+            device: &device,
+            dtype: to_candle(compute),
+        })?;
         let spec = model.spec().clone();
         let max_len = opts
             .max_seq_len
@@ -151,7 +182,7 @@ impl LightweightEngine {
         let pad_id = gen_cfg.pad_token_id.unwrap_or(prefix_id);
         let load = LoadTelemetry {
             load_s: t0.elapsed().as_secs_f64(),
-            weight_bytes: weights.storage_bytes,
+            weight_bytes,
             rss_after_load_bytes: rss_bytes(),
         };
         let info = EngineInfo {

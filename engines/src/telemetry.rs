@@ -50,6 +50,34 @@ pub struct EngineTelemetry {
     pub peak_rss_bytes: Option<u64>,
     /// The most recent batches (at most [`Recorder::KEEP_BATCHES`]).
     pub recent_batches: Vec<BatchTelemetry>,
+    /// One entry per tensor-parallel rank (empty for a single-device engine).
+    #[serde(default)]
+    pub ranks: Vec<RankTelemetry>,
+}
+
+/// One tensor-parallel rank: its load, the bytes of the tensors it owns, and its time in
+/// forward passes and collectives.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RankTelemetry {
+    pub rank: usize,
+    pub device: String,
+    pub load_s: f64,
+    /// Bytes of the weight shards this rank loaded (replicated parts included).
+    pub weight_bytes: u64,
+    /// Largest KV cache this rank held after a forward pass.
+    pub peak_kv_cache_bytes: u64,
+    /// Largest activation set noted during one forward pass (see `parallel::meter`).
+    pub peak_activation_bytes: u64,
+    /// Largest `weights + KV cache + activations` at one time.
+    pub peak_bytes: u64,
+    pub forward_passes: u64,
+    pub forward_s: f64,
+    pub collective_calls: u64,
+    pub collective_bytes: u64,
+    /// Wall time inside all-reduce/all-gather (waiting for the slowest rank plus combining).
+    pub collective_s: f64,
+    /// Of which combining (the in-process transport sums/concatenates on the last rank in).
+    pub collective_combine_s: f64,
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]

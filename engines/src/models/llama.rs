@@ -14,7 +14,8 @@ use crate::api::EngineError;
 use crate::checkpoint::{ModelConfig, Weights};
 use crate::models::{CausalLm, KvCache, Llama3Scaling, ModelSpec, Rope, RopeScaling, Step, attend};
 use crate::parallel::{
-    ColumnParallelLinear, Comm, ReplicatedLinear, RowParallelLinear, check_divisible,
+    ColumnParallelLinear, Comm, LmHead, ReplicatedLinear, RowParallelLinear, TpShape, check_tp,
+    kv_head_range,
 };
 
 /// Which member of the family; selects bias and window defaults.
@@ -187,7 +188,7 @@ pub struct Llama {
     embed: Tensor,
     blocks: Vec<Block>,
     norm: Tensor,
-    lm_head: ReplicatedLinear,
+    lm_head: LmHead,
     rope: Rope,
 }
 
@@ -199,9 +200,15 @@ impl Llama {
         family: &'static str,
     ) -> Result<Self, EngineError> {
         let ws = comm.world_size();
-        check_divisible(w, "num_attention_heads", cfg.num_heads, ws)?;
-        check_divisible(w, "num_key_value_heads", cfg.num_kv_heads, ws)?;
+        let shape = TpShape {
+            heads: cfg.num_heads,
+            kv_heads: cfg.num_kv_heads,
+            intermediate: cfg.intermediate_size,
+        };
+        check_tp(w, shape, ws)?;
         let (h, d) = (cfg.hidden_size, cfg.head_dim);
+        let (kv_first, kv_count) = kv_head_range(cfg.num_kv_heads, comm.rank(), ws);
+        let kv_rows = (kv_first * d, kv_count * d);
         let embed = w.get("model.embed_tokens.weight", &[cfg.vocab_size, h])?;
         let mut blocks = Vec::with_capacity(cfg.num_layers);
         for i in 0..cfg.num_layers {
@@ -215,20 +222,18 @@ impl Llama {
                     cfg.num_heads * d,
                     cfg.qkv_bias,
                 )?,
-                k: ColumnParallelLinear::load(
+                k: ColumnParallelLinear::load_rows(
                     w,
-                    comm,
                     &format!("{p}.self_attn.k_proj"),
-                    h,
-                    cfg.num_kv_heads * d,
+                    (h, cfg.num_kv_heads * d),
+                    kv_rows,
                     cfg.qkv_bias,
                 )?,
-                v: ColumnParallelLinear::load(
+                v: ColumnParallelLinear::load_rows(
                     w,
-                    comm,
                     &format!("{p}.self_attn.v_proj"),
-                    h,
-                    cfg.num_kv_heads * d,
+                    (h, cfg.num_kv_heads * d),
+                    kv_rows,
                     cfg.qkv_bias,
                 )?,
                 o: RowParallelLinear::load(
@@ -240,7 +245,7 @@ impl Llama {
                     cfg.o_bias,
                 )?,
                 heads: cfg.num_heads / ws,
-                kv_heads: cfg.num_kv_heads / ws,
+                kv_heads: kv_count,
                 head_dim: d,
             };
             let i_sz = cfg.intermediate_size;
@@ -279,9 +284,9 @@ impl Llama {
         }
         let norm = w.get("model.norm.weight", &[h])?;
         let lm_head = if cfg.tie_word_embeddings {
-            ReplicatedLinear::from_weight(embed.clone(), None)
+            LmHead::Replicated(ReplicatedLinear::from_weight(embed.clone(), None))
         } else {
-            ReplicatedLinear::load(w, "lm_head", h, cfg.vocab_size, false)?
+            LmHead::load(w, comm, "lm_head", (h, cfg.vocab_size), false)?
         };
         let rope = Rope::new(d, cfg.rope_theta, cfg.rope_scaling);
         let num_parameters = count_params(&cfg);
@@ -352,7 +357,10 @@ impl Attention {
 impl Mlp {
     fn forward(&self, x: &Tensor) -> CResult<Tensor> {
         let g = candle_nn::ops::silu(&self.gate.forward(x)?)?;
-        self.down.forward(&(g * self.up.forward(x)?)?)
+        let gu = (g * self.up.forward(x)?)?;
+        // gate, its activation, up and their product are alive together at the peak.
+        crate::parallel::meter::note(4 * crate::parallel::meter::bytes(&gu));
+        self.down.forward(&gu)
     }
 }
 

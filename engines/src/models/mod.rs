@@ -111,6 +111,43 @@ impl KvCache {
     pub fn layer_mut(&mut self, i: usize) -> &mut Option<(Tensor, Tensor)> {
         &mut self.layers[i]
     }
+
+    /// Bytes of the cached keys and values.
+    pub fn bytes(&self) -> u64 {
+        self.layers
+            .iter()
+            .flatten()
+            .map(|(k, v)| crate::parallel::meter::bytes(k) + crate::parallel::meter::bytes(v))
+            .sum()
+    }
+
+    /// Hands each of `ranks` ranks its own cache of `per_rank` layers. A tensor-parallel cache
+    /// holds every rank's layers, rank-major (so [`KvCache::select`] and
+    /// [`KvCache::expand`] act on all ranks at once); a fresh cache of `per_rank` empty
+    /// layers splits into fresh caches.
+    pub fn split_ranks(&mut self, ranks: usize, per_rank: usize) -> CResult<Vec<KvCache>> {
+        let layers = std::mem::take(&mut self.layers);
+        if layers.len() == per_rank && layers.iter().all(Option::is_none) {
+            return Ok((0..ranks).map(|_| KvCache::new(per_rank)).collect());
+        }
+        if per_rank == 0 || layers.len() != ranks * per_rank {
+            candle_core::bail!(
+                "KV cache has {} layers; expected {per_rank} (fresh) or {ranks} ranks x {per_rank}",
+                layers.len()
+            );
+        }
+        Ok(layers
+            .chunks(per_rank)
+            .map(|c| KvCache { layers: c.to_vec() })
+            .collect())
+    }
+
+    /// The inverse of [`KvCache::split_ranks`].
+    pub fn join_ranks(parts: Vec<KvCache>) -> KvCache {
+        KvCache {
+            layers: parts.into_iter().flat_map(|p| p.layers).collect(),
+        }
+    }
 }
 
 /// Rotary embedding (rotate-half form) over the first `rot_dim` features of each head.
@@ -239,6 +276,10 @@ pub fn attend(
     let scores = scores.broadcast_add(mask)?;
     let probs = candle_nn::ops::softmax_last_dim(&scores)?;
     let out = probs.to_dtype(dtype)?.matmul(&v.contiguous()?)?;
+    {
+        use crate::parallel::meter::{bytes, note};
+        note(bytes(q) + bytes(&k) + bytes(&v) + 2 * bytes(&scores) + bytes(&out));
+    }
     out.transpose(1, 2)?.reshape((b, t, heads * d))
 }
 

@@ -11,7 +11,7 @@ use crate::checkpoint::{ModelConfig, Weights};
 use crate::models::llama::rope_theta;
 use crate::models::{CausalLm, KvCache, ModelSpec, Rope, RopeScaling, Step, attend};
 use crate::parallel::{
-    ColumnParallelLinear, Comm, ReplicatedLinear, RowParallelLinear, check_divisible,
+    ColumnParallelLinear, Comm, LmHead, RowParallelLinear, TpShape, check_tp, kv_head_range,
 };
 
 #[derive(Debug, Clone)]
@@ -122,7 +122,7 @@ pub struct Phi {
     embed: Tensor,
     blocks: Vec<Block>,
     final_norm: LayerNorm,
-    lm_head: ReplicatedLinear,
+    lm_head: LmHead,
     rope: Rope,
 }
 
@@ -134,11 +134,17 @@ impl Phi {
         family: &'static str,
     ) -> Result<Self, EngineError> {
         let ws = comm.world_size();
-        check_divisible(w, "num_attention_heads", cfg.num_heads, ws)?;
-        check_divisible(w, "num_key_value_heads", cfg.num_kv_heads, ws)?;
+        let shape = TpShape {
+            heads: cfg.num_heads,
+            kv_heads: cfg.num_kv_heads,
+            intermediate: cfg.intermediate_size,
+        };
+        check_tp(w, shape, ws)?;
         let h = cfg.hidden_size;
         let d = h / cfg.num_heads;
         let kv = cfg.num_kv_heads * d;
+        let (kv_first, kv_count) = kv_head_range(cfg.num_kv_heads, comm.rank(), ws);
+        let kv_rows = (kv_first * d, kv_count * d);
         let embed = w.get("model.embed_tokens.weight", &[cfg.vocab_size, h])?;
         let mut blocks = Vec::with_capacity(cfg.num_layers);
         for i in 0..cfg.num_layers {
@@ -154,20 +160,18 @@ impl Phi {
                     h,
                     true,
                 )?,
-                k: ColumnParallelLinear::load(
+                k: ColumnParallelLinear::load_rows(
                     w,
-                    comm,
                     &format!("{p}.self_attn.k_proj"),
-                    h,
-                    kv,
+                    (h, kv),
+                    kv_rows,
                     true,
                 )?,
-                v: ColumnParallelLinear::load(
+                v: ColumnParallelLinear::load_rows(
                     w,
-                    comm,
                     &format!("{p}.self_attn.v_proj"),
-                    h,
-                    kv,
+                    (h, kv),
+                    kv_rows,
                     true,
                 )?,
                 dense: RowParallelLinear::load(
@@ -181,12 +185,12 @@ impl Phi {
                 fc1: ColumnParallelLinear::load(w, comm, &format!("{p}.mlp.fc1"), h, i_sz, true)?,
                 fc2: RowParallelLinear::load(w, comm, &format!("{p}.mlp.fc2"), i_sz, h, true)?,
                 heads: cfg.num_heads / ws,
-                kv_heads: cfg.num_kv_heads / ws,
+                kv_heads: kv_count,
                 head_dim: d,
             });
         }
         let final_norm = LayerNorm::load(w, "model.final_layernorm", h, cfg.layer_norm_eps)?;
-        let lm_head = ReplicatedLinear::load(w, "lm_head", h, cfg.vocab_size, true)?;
+        let lm_head = LmHead::load(w, comm, "lm_head", (h, cfg.vocab_size), true)?;
         // transformers: rotary_ndims = int(head_dim * partial_rotary_factor)
         let rot_dim = ((d as f64 * cfg.partial_rotary_factor) as usize) & !1;
         let rope = Rope::new(rot_dim, cfg.rope_theta, RopeScaling::None);

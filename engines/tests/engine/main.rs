@@ -4,9 +4,11 @@
 //! - `bad_input`: malformed checkpoints and requests give clear errors, never panics.
 //! - `bench`: the benchmark report functions.
 //! - `candle_check`: candle-transformers' own Llama as a second opinion.
+//! - `tensor_parallel`: the tensor-parallel engine equals the single-device engine.
 
 mod bad_input;
 mod bench;
 mod candle_check;
 mod parity;
+mod tensor_parallel;
 mod util;
