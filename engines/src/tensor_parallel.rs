@@ -92,7 +92,8 @@ pub fn validate(
         .iter()
         .filter_map(|d| match d {
             DeviceSpec::Cuda(i) => Some(*i),
-            DeviceSpec::Cpu => None,
+            // Ranks name their devices; `Auto` resolves to the CPU transport here.
+            DeviceSpec::Cpu | DeviceSpec::Auto => None,
         })
         .collect();
     if !cuda.is_empty() && cuda.len() != tp {

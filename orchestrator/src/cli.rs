@@ -68,6 +68,8 @@ pub enum Command {
 pub struct RunArgs {
     /// Category to evaluate (`assay categories` lists them; `demo` runs anywhere).
     pub category: Option<String>,
+    #[command(flatten)]
+    pub engine: EngineArgs,
     /// Evaluate one model instead of a category: a checkpoint directory or a catalog id.
     #[arg(
         long,
@@ -147,6 +149,8 @@ pub struct GpusArgs {
 pub struct PlanArgs {
     /// Category to plan.
     pub category: String,
+    #[command(flatten)]
+    pub engine: EngineArgs,
     /// Samples per dataset (default: all).
     #[arg(long)]
     pub limit: Option<u64>,
@@ -321,4 +325,52 @@ pub struct DatasetsArgs {
 pub enum ChatTemplate {
     On,
     Off,
+}
+
+/// `--engine`: let the plan choose, or force the tensor-parallel engine (with `--tp N`).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum EngineChoice {
+    #[default]
+    Auto,
+    TensorParallel,
+}
+
+/// `--engine` and `--tp`, shared by `plan` and `run`.
+#[derive(Debug, Clone, Args)]
+pub struct EngineArgs {
+    /// Engine for every model: `auto` (the plan decides) or `tensor-parallel` (with --tp N; on a
+    /// CPU host the ranks are threads of one process, for tests and demonstrations).
+    #[arg(long, value_enum, default_value = "auto")]
+    pub engine: EngineChoice,
+    /// Tensor-parallel degree for `--engine tensor-parallel`.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub tp: Option<u64>,
+}
+
+impl EngineArgs {
+    /// The forced tensor-parallel degree, if any; `--tp` without `--engine tensor-parallel`
+    /// (or the reverse) is a usage error.
+    pub fn force_tp(&self) -> Result<Option<u64>, crate::error::InputError> {
+        match (self.engine, self.tp) {
+            (EngineChoice::Auto, None) => Ok(None),
+            (EngineChoice::TensorParallel, Some(tp)) => Ok(Some(tp)),
+            (EngineChoice::TensorParallel, None) => Err(crate::error::InputError(
+                "--engine tensor-parallel needs --tp N (e.g. --tp 2)".into(),
+            )),
+            (EngineChoice::Auto, Some(tp)) => Err(crate::error::InputError(format!(
+                "--tp {tp} needs --engine tensor-parallel"
+            ))),
+        }
+    }
 }

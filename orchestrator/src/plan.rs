@@ -349,14 +349,15 @@ fn job_plan(model: &Model, ctx: &Context<'_>) -> (JobPlan, schedule::Job) {
             bytes: l.weight_bytes,
         });
     let settings = ctx.req.settings.resolve(&model.arch, model.dtype);
-    let route = route::choose(
-        &Subject {
-            model,
-            weights,
-            settings,
-        },
-        ctx.inv,
-    );
+    let subject = Subject {
+        model,
+        weights,
+        settings,
+    };
+    let route = match ctx.req.settings.force_tp {
+        Some(tp) => route::forced_tensor_parallel(&subject, ctx.inv, tp),
+        None => route::choose(&subject, ctx.inv),
+    };
     let runnable =
         assay_engines::supported_architectures().contains(&model.arch.architecture.as_str());
     let (mut prefill, mut decode) = (0u64, 0u64);
@@ -433,7 +434,8 @@ fn schedule_job(
     let work = flop_per_token * (prefill as f64 / PREFILL_EFFICIENCY + decode as f64 / decode_eff);
     let one_device = route.tp == 1 && !inv.is_cpu_only();
     schedule::Job {
-        gang: route.tp as usize,
+        // CPU ranks are threads of one process on the one CPU slot.
+        gang: if route.on_cpu { 1 } else { route.tp as usize },
         pools,
         work,
         // Ranks load their shards in parallel.

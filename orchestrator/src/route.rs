@@ -105,6 +105,81 @@ pub fn choose(subject: &Subject<'_>, inv: &Inventory) -> Route {
     unplaceable(subject, inv)
 }
 
+/// `--engine tensor-parallel --tp N`: the tensor-parallel engine with degree `tp`, whatever
+/// would fit on one device. On a CPU host the ranks are threads of one process (for tests and
+/// demonstrations); the memory shown is per rank. Refused (unplaceable, with the numbers) when
+/// tp does not divide the model or the ranks do not fit.
+pub fn forced_tensor_parallel(subject: &Subject<'_>, inv: &Inventory, tp: u64) -> Route {
+    let a = &subject.model.arch;
+    if tp == 0 || !valid_tp(a, tp) {
+        let need = subject.need(1, Target::Cpu);
+        return Route {
+            engine: Engine::Unplaceable,
+            tp,
+            on_cpu: inv.is_cpu_only(),
+            pools: vec![],
+            usable: 0,
+            reason: format!(
+                "--tp {tp} is not valid for {}: it must divide the heads ({}), the kv heads ({}) \
+                 or be a multiple of them, and the FFN width ({})",
+                subject.model.id, a.heads, a.kv_heads, a.intermediate
+            ),
+            shortfall_bytes: None,
+            suggestions: TP_DEGREES
+                .into_iter()
+                .filter(|&t| valid_tp(a, t))
+                .map(|t| format!("--tp {t}"))
+                .collect(),
+            need,
+        };
+    }
+    if !inv.is_cpu_only() {
+        let one_gpu = subject.need(1, Target::Gpu).per_rank;
+        return tensor_parallel(subject, inv, tp, one_gpu).unwrap_or_else(|| {
+            let mut r = unplaceable(subject, inv);
+            r.reason = format!("forced tp={tp} does not fit: {}", r.reason);
+            r
+        });
+    }
+    let need = subject.need(tp, Target::Cpu);
+    let usable = inv.cpu.usable_bytes();
+    let total = need.per_rank.saturating_mul(tp);
+    if total > usable {
+        return Route {
+            engine: Engine::Unplaceable,
+            tp,
+            on_cpu: true,
+            pools: vec![],
+            usable,
+            reason: format!(
+                "forced tp={tp}: {tp} CPU ranks need {} ({} each) but {} of RAM is usable",
+                sizing::gib(total),
+                sizing::gib(need.per_rank),
+                sizing::gib(usable)
+            ),
+            shortfall_bytes: Some(total - usable),
+            suggestions: vec![],
+            need,
+        };
+    }
+    Route {
+        engine: Engine::TensorParallel,
+        tp,
+        on_cpu: true,
+        pools: vec![],
+        usable,
+        reason: format!(
+            "forced tensor-parallel: {tp} CPU ranks (threads of one process), {} each, {} of {} usable RAM",
+            sizing::gib(need.per_rank),
+            sizing::gib(total),
+            sizing::gib(usable)
+        ),
+        shortfall_bytes: None,
+        suggestions: vec![],
+        need,
+    }
+}
+
 fn choose_cpu(subject: &Subject<'_>, inv: &Inventory) -> Route {
     let need = subject.need(1, Target::Cpu);
     let usable = inv.cpu.usable_bytes();

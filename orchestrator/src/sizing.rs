@@ -39,6 +39,9 @@ pub struct Settings {
     pub max_seq_len: Option<u64>,
     pub batch: Option<u64>,
     pub prefill_chunk: Option<u64>,
+    /// `--engine tensor-parallel --tp N`: route every model to the tensor-parallel engine with
+    /// this degree (on a CPU host, N rank threads in one process), instead of choosing.
+    pub force_tp: Option<u64>,
 }
 
 /// Settings with nothing left to default, for one model.

@@ -850,3 +850,53 @@ fn data_parallel_replicas_share_a_models_samples() {
     assert_eq!(keys.len(), 12);
     assert_eq!(report.datasets[0].aggregates[0].n, 12);
 }
+
+/// `--engine tensor-parallel --tp 2` on a CPU host: two rank threads hold half the layers each,
+/// and the scores equal the lightweight engine's (same samples, same aggregates).
+#[test]
+fn forced_tensor_parallel_matches_the_lightweight_engine() {
+    let home = tempfile::tempdir().unwrap();
+    let micro = micro();
+    let run = |db: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "--json",
+            "run",
+            "--model",
+            micro.to_str().unwrap(),
+            "--datasets",
+            "boolean_questions,spatial_reasoning",
+            "--limit",
+            "6",
+        ];
+        args.extend_from_slice(extra);
+        output(command(home.path(), db, &args))
+    };
+    let tp_db = home.path().join("tp.db");
+    let out = run(&tp_db, &["--engine", "tensor-parallel", "--tp", "2"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let v = json(&out);
+    assert_eq!(v["jobs"][0]["engine"], "tensor_parallel", "{v}");
+    let lw_db = home.path().join("lw.db");
+    let out = run(&lw_db, &[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let tp = aggregates(&tp_db, 1);
+    let lw = aggregates(&lw_db, 1);
+    assert!(!tp.is_empty());
+    assert_eq!(tp, lw);
+
+    // An invalid degree is refused before any weight is read, with the numbers.
+    let out = run(&tp_db, &["--engine", "tensor-parallel", "--tp", "3"]);
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(
+        out.stdout.contains("it must divide the heads (4)"),
+        "{}",
+        out.stdout
+    );
+    let out = run(&tp_db, &["--tp", "2"]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("--tp 2 needs --engine tensor-parallel"),
+        "{}",
+        out.stderr
+    );
+}

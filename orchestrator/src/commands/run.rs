@@ -49,6 +49,9 @@ pub const DEFAULT_BATCH: u64 = 8;
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct RunConfig {
     pub category: Option<String>,
+    /// `--engine tensor-parallel --tp N`.
+    #[serde(default)]
+    pub force_tp: Option<u64>,
     pub model: Option<String>,
     pub models: Vec<String>,
     pub datasets: Vec<String>,
@@ -71,6 +74,7 @@ impl RunConfig {
     fn from_args(a: &RunArgs, g: &GlobalArgs) -> Self {
         RunConfig {
             category: a.category.clone(),
+            force_tp: a.engine.force_tp().ok().flatten(),
             // A checkpoint directory is stored absolute, so `--resume` works from anywhere.
             model: a.model.as_ref().map(|m| {
                 let p = Path::new(m);
@@ -147,7 +151,10 @@ async fn run_with_store(
             })?;
             (config, Some(id))
         }
-        None => (RunConfig::from_args(args, global), None),
+        None => {
+            args.engine.force_tp()?;
+            (RunConfig::from_args(args, global), None)
+        }
     };
     let settings = run_settings(&config)?;
     let mut inv =
@@ -172,6 +179,7 @@ async fn run_with_store(
         max_seq_len: config.max_seq_len,
         batch: Some(config.batch_size),
         prefill_chunk: None,
+        force_tp: config.force_tp,
     };
     let req = Request {
         category: &category,

@@ -279,7 +279,14 @@ async fn start_workers(
         if let Ok(mut p) = pids.lock() {
             p.push(w.pid);
         }
-        let specs: Vec<DeviceSpec> = devices.iter().map(|d| device_spec(d)).collect();
+        let mut specs: Vec<DeviceSpec> = devices.iter().map(|d| device_spec(d)).collect();
+        // Tensor parallelism on the CPU host: the ranks are threads sharing the one CPU slot.
+        if engine == EngineKind::TensorParallel
+            && specs.iter().all(|d| *d == DeviceSpec::Cpu)
+            && (specs.len() as u64) < spec.tp
+        {
+            specs = vec![DeviceSpec::Cpu; spec.tp as usize];
+        }
         let options = LoadOptions {
             dtype: spec.load_dtype,
             max_batch_size: env.settings.batch_size.max(1) as usize,

@@ -27,10 +27,9 @@ pub fn load_engine(
             let device = devices.first().copied().unwrap_or(DeviceSpec::Cpu);
             assay_engines::load_lightweight(model, LoadOptions { device, ..options })
         }
-        EngineKind::TensorParallel => Err(EngineError::Device(format!(
-            "tensor-parallel engine not yet available (job needs {} devices)",
-            devices.len()
-        ))),
+        EngineKind::TensorParallel => {
+            assay_engines::load_tensor_parallel(model, devices.len(), devices, options)
+        }
     }
 }
 
@@ -343,18 +342,32 @@ mod tests {
     }
 
     #[test]
-    fn tensor_parallel_is_refused_clearly() {
+    fn tensor_parallel_loads_two_cpu_ranks() {
+        let dir = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../engines/tests/fixtures/llama-micro"
+        );
+        let mut engine = load_engine(
+            EngineKind::TensorParallel,
+            dir,
+            &[DeviceSpec::Cpu, DeviceSpec::Cpu],
+            LoadOptions::default(),
+        )
+        .unwrap();
+        let out = engine.loglikelihood(&[assay_engines::LoglikelihoodRequest {
+            context: "The capital of France is".into(),
+            continuation: " Paris".into(),
+        }]);
+        assert!(out[0].as_ref().unwrap().logprob < 0.0);
+        // CUDA ranks need a build with NCCL and CUDA: a clear refusal, not a crash.
         let err = load_engine(
             EngineKind::TensorParallel,
-            "x",
+            dir,
             &[DeviceSpec::Cuda(0), DeviceSpec::Cuda(1)],
             LoadOptions::default(),
         )
         .err()
         .unwrap();
-        assert!(
-            err.to_string()
-                .contains("tensor-parallel engine not yet available")
-        );
+        assert!(err.to_string().contains("--features"), "{err}");
     }
 }
