@@ -570,50 +570,107 @@ fn run_input_errors() {
 fn code_datasets_are_skipped_unless_code_execution_is_allowed() {
     let home = tempfile::tempdir().unwrap();
     let db = home.path().join("k.db");
-    let micro = micro();
-    let args = |extra: &'static str| {
-        let mut a = vec![
-            "--json".to_string(),
-            "run".into(),
-            "--model".into(),
-            micro.display().to_string(),
-            "--datasets".into(),
-            "code_generation,boolean_questions".into(),
-            "--limit".into(),
-            "1".into(),
-        ];
-        if !extra.is_empty() {
-            a.push(extra.into());
-        }
-        a
-    };
-    let run = |extra| {
-        let a = args(extra);
-        let a: Vec<&str> = a.iter().map(String::as_str).collect();
-        output(command(home.path(), &db, &a))
-    };
-    let out = run("");
+    let micro = micro().display().to_string();
+    let out = output(command(
+        home.path(),
+        &db,
+        &[
+            "--json",
+            "run",
+            "--model",
+            &micro,
+            "--datasets",
+            "code_generation,boolean_questions",
+            "--limit",
+            "1",
+        ],
+    ));
     assert_eq!(out.code, 0, "{}", out.stderr);
     let v = json(&out);
     let code = &v["jobs"][0]["datasets"][0];
     assert_eq!(code["name"], "code_generation");
     assert_eq!(code["status"], "skipped");
-    assert_eq!(
-        code["error"],
-        "code execution is off: rerun with --allow-code-execution"
-    );
-    let out = run("--allow-code-execution");
-    assert_eq!(out.code, 1, "{}", out.stderr);
-    let v = json(&out);
-    let code = &v["jobs"][0]["datasets"][0];
-    assert_eq!(code["status"], "failed");
+    let why = code["error"].as_str().unwrap();
     assert!(
-        code["error"]
-            .as_str()
-            .unwrap()
-            .contains("not yet available"),
-        "{code}"
+        why.contains("code execution is off") && why.contains("--allow-code-execution"),
+        "{why}"
     );
+    assert_eq!(v["jobs"][0]["datasets"][1]["status"], "completed");
+    // No sandbox is set up when code execution is off.
+    assert!(!out.stderr.contains("sandbox:"), "{}", out.stderr);
+}
+
+#[test]
+fn code_datasets_run_in_the_sandbox_with_code_execution_allowed() {
+    let home = tempfile::tempdir().unwrap();
+    let db = home.path().join("x.db");
+    let micro = micro().display().to_string();
+    let out = output(command(
+        home.path(),
+        &db,
+        &[
+            "--json",
+            "run",
+            "--model",
+            &micro,
+            "--datasets",
+            "code_generation",
+            "--limit",
+            "2",
+            "--allow-code-execution",
+        ],
+    ));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    // The sandbox says once what protects the host.
+    assert_eq!(
+        out.stderr.matches("note: sandbox: ").count(),
+        1,
+        "{}",
+        out.stderr
+    );
+    let v = json(&out);
+    let run_id = v["run_id"].as_i64().unwrap();
+    let code = &v["jobs"][0]["datasets"][0];
+    assert_eq!(code["status"], "completed", "{code}");
+    assert_eq!(code["headline"], serde_json::json!(["pass@1", "none"]));
+    // A random model's completions do not pass: pass@1 = 0 over 2 problems, none failed.
+    assert_eq!(
+        aggregates(&db, run_id),
+        vec![(
+            "code_generation".to_string(),
+            "pass@1".to_string(),
+            "none".to_string(),
+            format!("{:.12}", 0.0),
+            2,
+            0
+        )]
+    );
+    // Each sample row keeps its verdict, the failure kind and its detail.
+    let rows = rt().block_on(async {
+        let store = SqliteStore::open(&db).await.unwrap();
+        let job = store.jobs(run_id).await.unwrap()[0].id;
+        let rows = store.samples(job, Some("code_generation")).await.unwrap();
+        store.close().await;
+        rows
+    });
+    assert_eq!(rows.len(), 2);
+    let kinds = [
+        "wrong_answer",
+        "exception",
+        "timeout",
+        "memory",
+        "output_limit",
+        "killed",
+    ];
+    for r in &rows {
+        let r = &r.row;
+        assert_eq!(r.error, None, "{r:?}");
+        assert_eq!(r.scores.get("pass_at_k,none"), Some(&0.0), "{r:?}");
+        let kind = r.filtered.get("execution").map(String::as_str).unwrap();
+        assert!(kinds.contains(&kind), "{kind}");
+        assert!(!r.filtered["execution_detail"].is_empty(), "{r:?}");
+        assert_eq!(r.filtered.get("none"), r.output.as_ref());
+    }
 }
 
 #[test]
@@ -819,6 +876,7 @@ fn data_parallel_replicas_share_a_models_samples() {
             tool_version: "test".into(),
             stop: Arc::new(AtomicBool::new(false)),
             progress: None,
+            sandbox: None,
         });
         let spec = JobSpec {
             model,

@@ -189,6 +189,19 @@ async fn run_with_store(
     let plan = plan::build(&catalog, &inv, &req, &catalog::find_local, &TableRates)
         .map_err(|e| InputError(e.to_string()))?;
     check_weights(&plan, &catalog, args.download)?;
+    // One sandbox for the run, opened before anything is recorded: a host that cannot
+    // isolate model-written code refuses here.
+    let sandbox = run::code::open_sandbox(
+        config.allow_code_execution,
+        plan.datasets
+            .iter()
+            .filter_map(|d| catalog.datasets.get(&d.name)),
+    )?;
+    if let Some(s) = &sandbox {
+        for line in s.notice() {
+            printer.notice(line);
+        }
+    }
 
     let run_id = match resume {
         Some(id) => id,
@@ -232,6 +245,7 @@ async fn run_with_store(
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
         stop: stop.clone(),
         progress: Progress::for_terminal(printer.json, printer.quiet),
+        sandbox: sandbox.map(Arc::new),
     });
     let signals = tokio::spawn(watch_signals(stop.clone(), abort.clone(), *printer));
     let reports = run::execute(env, jobs, abort).await;

@@ -8,8 +8,9 @@
 use super::child::Worker;
 use super::protocol::{EngineKind, FromWorker, ToWorker};
 use super::score::{self, ModelIdentity, Scorer, Unit};
-use super::{CatalogSource, DatasetReport, JobReport, JobSpec, RunEnv, code_execution_hook};
+use super::{CatalogSource, DatasetReport, JobReport, JobSpec, RunEnv, code};
 use crate::catalog::Dataset;
+use crate::sandbox::{ExecutionPolicy, HumanEvalProblem};
 use crate::store::{JobStats, JobStatus, JobUpdate, NewJob, ResumeScope, SampleRow, Store, now_ms};
 use crate::tasks::{self, Prepared, TaskOptions};
 use crate::telemetry::{Sampler, Summary, Verdict};
@@ -28,6 +29,8 @@ struct Ready {
     units: Vec<Unit>,
     pending: Vec<usize>,
     reused: u64,
+    /// Code-generation datasets: each item's problem, by position in `prepared.items`.
+    problems: Vec<HumanEvalProblem>,
 }
 
 /// Timings and counters of a job's engine work.
@@ -73,10 +76,14 @@ pub async fn run_job(env: Arc<RunEnv>, spec: JobSpec) -> JobReport {
                 report.reused += r.reused;
                 ready.push(r);
             }
-            Ok(None) => report.datasets.push(DatasetReport::skipped(
-                &dataset.name,
-                "code execution is off: rerun with --allow-code-execution",
-            )),
+            Ok(None) => {
+                let why = ExecutionPolicy::default()
+                    .skip_reason(&dataset.name)
+                    .unwrap_or_default();
+                report
+                    .datasets
+                    .push(DatasetReport::skipped(&dataset.name, &why))
+            }
             Err(e) => report
                 .datasets
                 .push(DatasetReport::failed(&dataset.name, e)),
@@ -202,7 +209,12 @@ async fn prepare(
         if !env.settings.allow_code_execution {
             return Ok(None);
         }
-        code_execution_hook(dataset)?;
+        if env.sandbox.is_none() {
+            return Err(format!(
+                "dataset `{}` needs code execution, but this run has no sandbox",
+                dataset.name
+            ));
+        }
     }
     let mut dataset = dataset.clone();
     env.settings.gen_kwargs.apply(&mut dataset.generation);
@@ -214,6 +226,15 @@ async fn prepare(
         ..TaskOptions::default()
     };
     let prepared = tasks::prepare(&dataset, &options, &CatalogSource).map_err(|e| e.to_string())?;
+    let problems = if scorer.needs_execution() {
+        prepared
+            .items
+            .iter()
+            .map(|item| code::problem(&dataset, item))
+            .collect::<Result<Vec<_>, _>>()?
+    } else {
+        Vec::new()
+    };
     let id = ModelIdentity {
         model: spec.model.id.clone(),
         revision: spec.model.revision.clone(),
@@ -257,6 +278,7 @@ async fn prepare(
         units,
         pending,
         reused,
+        problems,
     }))
 }
 
@@ -359,6 +381,7 @@ async fn run_dataset(
         items: r.prepared.items.clone(),
         scorer: r.scorer.clone(),
         units: r.units.clone(),
+        problems: r.problems.clone(),
     });
     let mut set = tokio::task::JoinSet::new();
     for (n, w) in workers.into_iter().enumerate() {
@@ -430,6 +453,7 @@ struct Shared {
     items: Vec<tasks::Item>,
     scorer: Scorer,
     units: Vec<Unit>,
+    problems: Vec<HumanEvalProblem>,
 }
 
 /// One replica: take batches until the queue is empty or the run is stopping.
@@ -504,11 +528,26 @@ async fn replica(
                 unit,
                 slice,
             );
-            if row.error.is_some() {
-                stats.failed += 1;
-            }
             rows.push(row);
         }
+        if let Some(sandbox) = env.sandbox.as_ref().filter(|_| !shared.problems.is_empty()) {
+            let (sandbox, shared) = (sandbox.clone(), shared.clone());
+            let batch = batch.clone();
+            let scored = tokio::task::spawn_blocking(move || {
+                let problems: Vec<Option<&HumanEvalProblem>> = batch
+                    .iter()
+                    .map(|&u| shared.problems.get(shared.units[u].item))
+                    .collect();
+                code::score_rows(&sandbox, &mut rows, &problems, code::parallelism());
+                rows
+            })
+            .await;
+            rows = match scored {
+                Ok(rows) => rows,
+                Err(e) => return (Some(w), stats, Some(format!("running code samples: {e}"))),
+            };
+        }
+        stats.failed += rows.iter().filter(|r| r.error.is_some()).count() as u64;
         let t = Instant::now();
         let n = rows.len() as u64;
         if let Err(e) = env.store.insert_samples(rows).await {

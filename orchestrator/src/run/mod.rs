@@ -6,6 +6,7 @@
 //! - [`child`]: the parent's handle on a worker process.
 //! - [`job`]: one job (prepare, resume, load, batches, aggregates, telemetry).
 //! - [`score`]: samples, their content hashes, rows and aggregates.
+//! - [`code`]: code-generation samples run in the sandbox, and their pass@k.
 //! - [`demo`]: the tiny demo checkpoint, created deterministically on first use.
 //!
 //! Independent jobs run concurrently when their devices are disjoint (CPU jobs share the CPU
@@ -13,6 +14,7 @@
 //! finish and commit, then ends each job; the caller marks the run `interrupted`.
 
 pub mod child;
+pub mod code;
 pub mod demo;
 pub mod job;
 pub mod progress;
@@ -61,6 +63,9 @@ pub struct RunEnv {
     pub tool_version: String,
     pub stop: Arc<AtomicBool>,
     pub progress: Option<Progress>,
+    /// The run's sandbox for code-generation datasets (see [`code::open_sandbox`]); `None`
+    /// when code execution is off or nothing needs it.
+    pub sandbox: Option<Arc<crate::sandbox::Sandbox>>,
 }
 
 /// One job as planned: a model, its engine and devices, its datasets.
@@ -325,15 +330,6 @@ pub async fn execute(
     }
     reports.sort_by_key(|(i, _)| *i);
     Some(reports.into_iter().map(|(_, r)| r).collect())
-}
-
-/// Where code-execution datasets (pass@k) plug into the sandbox. Until it is wired, running
-/// one is refused with a clear message.
-pub fn code_execution_hook(dataset: &Dataset) -> Result<(), String> {
-    Err(format!(
-        "dataset `{}` needs code execution, which is not yet available in this build",
-        dataset.name
-    ))
 }
 
 /// Split bytes through the catalog (embedded or on disk).

@@ -65,30 +65,36 @@ impl Scorer {
             .any(|m| m.metric.input() == ScoreInput::Execution)
     }
 
-    /// Every `(metric, filter)` key this dataset reports, with its direction.
+    /// Every `(metric, filter)` key this dataset reports, with its direction, in the
+    /// manifest's order (pass@k reports `pass@K,none` for each `k`).
     pub fn keys(&self) -> Vec<(String, String, bool)> {
         let mut out = Vec::new();
         for def in &self.metrics {
-            match def.metric.input() {
-                ScoreInput::Choices => out.push((
-                    def.metric.name().to_string(),
-                    "none".to_string(),
-                    def.higher_is_better,
-                )),
-                ScoreInput::Text => {
-                    let names: Vec<String> = if self.pipelines.is_empty() {
-                        vec!["none".into()]
-                    } else {
-                        self.pipelines.iter().map(|p| p.name.clone()).collect()
-                    };
-                    for f in names {
-                        out.push((def.metric.name().to_string(), f, def.higher_is_better));
-                    }
+            if def.metric.input() == ScoreInput::Execution {
+                for &k in super::code::ks(&def.metric) {
+                    out.push((
+                        super::code::pass_at_k_name(k),
+                        "none".to_string(),
+                        def.higher_is_better,
+                    ));
                 }
-                ScoreInput::Execution => {}
+                continue;
+            }
+            for f in self.filters_of(def) {
+                out.push((def.metric.name().to_string(), f, def.higher_is_better));
             }
         }
         out
+    }
+
+    /// The filters a per-sample metric is scored under (none for pass@k).
+    fn filters_of(&self, def: &MetricDef) -> Vec<String> {
+        match def.metric.input() {
+            ScoreInput::Choices => vec!["none".into()],
+            ScoreInput::Text if self.pipelines.is_empty() => vec!["none".into()],
+            ScoreInput::Text => self.pipelines.iter().map(|p| p.name.clone()).collect(),
+            ScoreInput::Execution => Vec::new(),
+        }
     }
 }
 
@@ -324,32 +330,46 @@ pub fn aggregates(
         .filter(|r| hashes.contains(&r.sample_hash))
         .collect();
     let mut out = Vec::new();
-    for (metric, filter, higher_is_better) in scorer.keys() {
-        let key = format!("{metric},{filter}");
-        let scores: Vec<Option<f64>> = rows
-            .iter()
-            .map(|r| {
-                if r.error.is_some() {
-                    None
-                } else {
-                    r.scores.get(&key).copied()
-                }
-            })
-            .collect();
-        if let Some(a) = mean_aggregate(&scores) {
-            out.push(AggregateRow {
+    for def in &scorer.metrics {
+        if def.metric.input() == ScoreInput::Execution {
+            let ks = super::code::ks(&def.metric);
+            out.extend(super::code::aggregates(
                 job_id,
-                dataset: dataset.to_string(),
-                metric,
-                filter,
-                value: a.value,
-                stderr: a.stderr,
-                n: a.n as i64,
-                n_scored: a.n_scored as i64,
-                n_failed: a.n_failed as i64,
-                partial: a.partial,
-                higher_is_better,
-            });
+                dataset,
+                ks,
+                def.higher_is_better,
+                &rows,
+            ));
+            continue;
+        }
+        let metric = def.metric.name().to_string();
+        for filter in scorer.filters_of(def) {
+            let key = format!("{metric},{filter}");
+            let scores: Vec<Option<f64>> = rows
+                .iter()
+                .map(|r| {
+                    if r.error.is_some() {
+                        None
+                    } else {
+                        r.scores.get(&key).copied()
+                    }
+                })
+                .collect();
+            if let Some(a) = mean_aggregate(&scores) {
+                out.push(AggregateRow {
+                    job_id,
+                    dataset: dataset.to_string(),
+                    metric: metric.clone(),
+                    filter,
+                    value: a.value,
+                    stderr: a.stderr,
+                    n: a.n as i64,
+                    n_scored: a.n_scored as i64,
+                    n_failed: a.n_failed as i64,
+                    partial: a.partial,
+                    higher_is_better: def.higher_is_better,
+                });
+            }
         }
     }
     out
