@@ -1,11 +1,35 @@
 //! assay-engines: the inference side of assay (engine API, model families, engines).
+//!
+//! - [`api`]: the [`Engine`] trait and its plain-data requests, results and errors.
+//! - [`checkpoint`]: Hugging Face directories and hub-cache entries, configs, tokenizer, weights.
+//! - [`models`]: model families on candle (one registry table), KV cache and masks.
+//! - [`parallel`]: communicator and column/row-parallel layers the families are built on.
+//! - [`lightweight`]: the single-device engine.
+//! - [`telemetry`], [`bench`]: measurements.
 
-/// Values of `config.json` `architectures` that an engine can run.
+pub mod api;
+pub mod bench;
+pub mod checkpoint;
+pub mod lightweight;
+pub mod models;
+pub mod parallel;
+pub mod sampling;
+pub mod telemetry;
+
+pub use api::{
+    ChatMessage, DType, DeviceSpec, Engine, EngineError, EngineInfo, FinishReason, GenerateRequest,
+    GenerateResult, LoadOptions, LoglikelihoodRequest, LoglikelihoodResult, RequestError,
+    RequestTiming, Sampling,
+};
+pub use lightweight::LightweightEngine;
+pub use telemetry::{EngineTelemetry, LoadTelemetry, Percentiles};
+
+/// Values of `config.json` `architectures` that an engine can run (from the model registry).
 pub fn supported_architectures() -> &'static [&'static str] {
-    &[
-        "LlamaForCausalLM",
-        "MistralForCausalLM",
-        "Qwen2ForCausalLM",
-        "PhiForCausalLM",
-    ]
+    models::registry::architectures()
+}
+
+/// Loads `model` (directory or hub-cache `org/name`) into the single-device engine.
+pub fn load_lightweight(model: &str, opts: LoadOptions) -> Result<Box<dyn Engine>, EngineError> {
+    Ok(Box::new(LightweightEngine::load(model, opts)?))
 }
