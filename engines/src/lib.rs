@@ -5,6 +5,7 @@
 //! - [`models`]: model families on candle (one registry table), KV cache and masks.
 //! - [`parallel`]: communicator and column/row-parallel layers the families are built on.
 //! - [`lightweight`]: the single-device engine.
+//! - [`remote`]: an OpenAI-compatible HTTP endpoint behind the same trait.
 //! - [`telemetry`], [`bench`]: measurements.
 
 pub mod api;
@@ -13,6 +14,7 @@ pub mod checkpoint;
 pub mod lightweight;
 pub mod models;
 pub mod parallel;
+pub mod remote;
 pub mod sampling;
 pub mod telemetry;
 
@@ -21,7 +23,8 @@ pub use api::{
     GenerateResult, LoadOptions, LoglikelihoodRequest, LoglikelihoodResult, RequestError,
     RequestTiming, Sampling,
 };
-pub use lightweight::LightweightEngine;
+pub use lightweight::{LightweightEngine, PromptToken, ScoredPrompt};
+pub use remote::{RemoteConfig, RemoteEngine};
 pub use telemetry::{EngineTelemetry, LoadTelemetry, Percentiles};
 
 /// Values of `config.json` `architectures` that an engine can run (from the model registry).

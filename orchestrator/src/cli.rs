@@ -43,6 +43,32 @@ pub enum Command {
     Bench(BenchArgs),
     /// List datasets, or show one dataset's prompts exactly as a model will see them.
     Datasets(DatasetsArgs),
+    /// Serve a local model over an OpenAI-compatible HTTP API.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// A model directory (Hugging Face layout) or a hub-cache `org/name`.
+    pub model: String,
+    /// TCP port (0 picks a free one; the bound address is printed).
+    #[arg(long, default_value_t = 8000)]
+    pub port: u16,
+    /// Address to bind.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// Name clients pass as `model` [default: the directory name].
+    #[arg(long)]
+    pub served_name: Option<String>,
+    /// Most requests waiting for the engine; more are answered 429.
+    #[arg(long, default_value_t = 256, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_queue: usize,
+    /// Most requests run together in one engine batch.
+    #[arg(long, default_value_t = 64, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_batch: usize,
+    /// Serve through the tensor-parallel engine with this many ranks (not yet supported).
+    #[arg(long, value_name = "TP")]
+    pub tensor_parallel: Option<u64>,
 }
 
 #[derive(Debug, Args)]

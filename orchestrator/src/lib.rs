@@ -13,6 +13,7 @@ pub mod printer;
 pub mod route;
 pub mod sandbox;
 pub mod schedule;
+pub mod serve;
 pub mod sizing;
 pub mod store;
 pub mod synthetic;

@@ -4,6 +4,7 @@
 //! - bad input: exit code 2 and messages naming file, line, column and field.
 //! - local checkpoints: numbers read from a Hugging Face cache snapshot.
 
+mod serve;
 mod util;
 
 use serde_json::Value;

@@ -5,6 +5,7 @@ pub mod datasets;
 pub mod gpus;
 pub mod models;
 pub mod plan;
+pub mod serve;
 
 use crate::catalog::Origin;
 use crate::cli::{Cli, Command};
@@ -20,6 +21,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Models(args) => models::run(args.category.as_deref(), catalog_dir, &printer),
         Command::Gpus(args) => gpus::run(&args, &printer),
         Command::Plan(args) => plan::run(&args, &cli.global, &printer),
+        Command::Serve(args) => serve::run(&args, &printer),
         Command::Bench(args) if args.plan => bench::run_plan(&printer),
         Command::Bench(_) => {
             printer.notice("not yet implemented");
