@@ -78,7 +78,18 @@ pub struct Model {
     pub chat: bool,
     pub arch: Arch,
     pub note: Option<String>,
+    /// Served remotely at this endpoint (routes to the remote engine).
+    pub endpoint: Option<Endpoint>,
     pub origin: Origin,
+}
+
+/// A checked `endpoint:`; `api_key_env` names a variable, the key is never stored.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Endpoint {
+    pub base_url: String,
+    pub served_model_name: String,
+    pub api_key_env: Option<String>,
+    pub concurrency: u64,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
