@@ -333,6 +333,24 @@ fn full_queue_answers_429() {
     assert!(!limited.is_empty(), "no 429 among {results:?}");
     assert_eq!(ok + limited.len(), results.len(), "{results:?}");
     assert_eq!(error_of(&limited[0].1)["code"], "queue_full");
+
+    // The remote engine backs off on 429 and gets every answer.
+    let mut cfg = RemoteConfig::new(&server.base_url(), "llama-micro");
+    cfg.concurrency = 16;
+    cfg.backoff_s = 0.05;
+    cfg.max_retries = 12;
+    let mut remote = RemoteEngine::connect(cfg).expect("connect");
+    let reqs: Vec<GenerateRequest> = (0..16)
+        .map(|i| GenerateRequest {
+            prompt: format!("The river {i}"),
+            until: vec![],
+            max_gen_toks: 20,
+            sampling: Sampling::Greedy,
+        })
+        .collect();
+    for r in remote.generate(&reqs) {
+        assert!(r.is_ok(), "{r:?}");
+    }
 }
 
 #[test]

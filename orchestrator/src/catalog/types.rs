@@ -92,6 +92,16 @@ pub struct Endpoint {
     pub concurrency: u64,
 }
 
+impl Endpoint {
+    /// Settings for the remote engine (the key is read from `api_key_env` when it connects).
+    pub fn remote_config(&self) -> assay_engines::RemoteConfig {
+        let mut cfg = assay_engines::RemoteConfig::new(&self.base_url, &self.served_model_name);
+        cfg.api_key_env = self.api_key_env.clone();
+        cfg.concurrency = self.concurrency as usize;
+        cfg
+    }
+}
+
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Category {
     pub name: String,

@@ -9,7 +9,8 @@
 //! - `category`, `limit`, `hardware` (one line), `notes[]`
 //! - `datasets[]`: `name`, `samples`, `missing`, `reason` (when missing)
 //! - `jobs[]`: `model`, `architecture`, `runnable`, `engine` (`lightweight` | `tensor_parallel` |
-//!   `unplaceable`), `tp`, `devices[]` (`gpu<N>` or `cpu`), `replicas`, `settings` (`dtype`,
+//!   `remote` | `unplaceable`), `endpoint` (`remote` jobs: `base_url`, `served_model_name`,
+//!   `api_key_env`, `concurrency`; else null), `tp`, `devices[]` (`gpu<N>` or `cpu`), `replicas`, `settings` (`dtype`,
 //!   `max_seq_len`, `batch`, `prefill_chunk`), `memory` (`tp`, `weights`, `kv_cache`,
 //!   `activations`, `overhead`, `nccl`, `per_rank`: one rank's sum, `total`: `per_rank × tp`),
 //!   `usable_bytes`, `datasets[]`, `samples`, `prefill_tokens`, `decode_tokens`, `reason`,
