@@ -236,6 +236,7 @@ pub fn top_logprobs(logits: &[f32], k: usize) -> Vec<(u32, f64)> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::top_logprobs;
 

@@ -17,6 +17,8 @@
 //! is retried with exponential backoff on connection errors, timeouts, 429 and 5xx.
 //! The API key is read from the environment variable named in the config when the engine is
 //! built; it is never stored elsewhere and never printed (`Debug` redacts it).
+//! Plain `http://` only: the HTTP client is built without TLS, and `https://` endpoints are
+//! refused with a message saying so.
 
 mod http;
 pub mod parse;
@@ -121,6 +123,15 @@ impl RemoteEngine {
                 &cfg,
                 "base_url",
                 "must start with http:// or https://".into(),
+            ));
+        }
+        if cfg.base_url.starts_with("https://") {
+            return Err(endpoint_error(
+                &cfg,
+                "base_url",
+                "https:// endpoints are not yet supported (this build has no TLS): use http:// \
+                 on a trusted network or a local TLS-terminating proxy"
+                    .into(),
             ));
         }
         let api_key = match &cfg.api_key_env {
@@ -503,6 +514,7 @@ fn lost<T>(n: usize) -> Vec<Result<T, RequestError>> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -538,6 +550,10 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("base_url"), "{e}");
+        let e = RemoteEngine::connect(RemoteConfig::new("https://x/v1", "m"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not yet supported"), "{e}");
     }
 
     #[test]

@@ -354,6 +354,7 @@ pub fn chat(m: &Map<String, Value>, lim: &Limits) -> Result<Chat, ApiError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
