@@ -6,6 +6,7 @@
 //! - [`parallel`]: communicator and column/row-parallel layers the families are built on.
 //! - [`lightweight`]: the single-device engine.
 //! - [`tensor_parallel`]: the same model code split over ranks.
+//! - [`remote`]: an OpenAI-compatible HTTP endpoint behind the same trait.
 //! - [`telemetry`], [`bench`]: measurements.
 
 pub mod api;
@@ -14,6 +15,7 @@ pub mod checkpoint;
 pub mod lightweight;
 pub mod models;
 pub mod parallel;
+pub mod remote;
 pub mod sampling;
 pub mod telemetry;
 pub mod tensor_parallel;
@@ -23,7 +25,8 @@ pub use api::{
     GenerateResult, LoadOptions, LoglikelihoodRequest, LoglikelihoodResult, RequestError,
     RequestTiming, Sampling,
 };
-pub use lightweight::LightweightEngine;
+pub use lightweight::{LightweightEngine, PromptToken, ScoredPrompt};
+pub use remote::{RemoteConfig, RemoteEngine};
 pub use telemetry::{EngineTelemetry, LoadTelemetry, Percentiles, RankTelemetry};
 pub use tensor_parallel::TensorParallelEngine;
 

@@ -418,6 +418,8 @@ struct Scored {
     truncated: usize,
 }
 
+mod echo;
+pub use echo::{PromptToken, ScoredPrompt};
 mod generate;
 mod score;
 

@@ -61,6 +61,8 @@ pub enum Command {
     /// Internal: serve one engine for `assay run` over stdin/stdout.
     #[command(hide = true)]
     Worker,
+    /// Serve a local model over an OpenAI-compatible HTTP API.
+    Serve(ServeArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -373,4 +375,28 @@ impl EngineArgs {
             ))),
         }
     }
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// A model directory (Hugging Face layout) or a hub-cache `org/name`.
+    pub model: String,
+    /// TCP port (0 picks a free one; the bound address is printed).
+    #[arg(long, default_value_t = 8000)]
+    pub port: u16,
+    /// Address to bind.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// Name clients pass as `model` [default: the directory name].
+    #[arg(long)]
+    pub served_name: Option<String>,
+    /// Most requests waiting for the engine; more are answered 429.
+    #[arg(long, default_value_t = 256, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_queue: usize,
+    /// Most requests run together in one engine batch.
+    #[arg(long, default_value_t = 64, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_batch: usize,
+    /// Serve through the tensor-parallel engine with this many ranks (not yet supported).
+    #[arg(long, value_name = "TP")]
+    pub tensor_parallel: Option<u64>,
 }

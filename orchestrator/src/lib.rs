@@ -15,6 +15,7 @@ pub mod route;
 pub mod run;
 pub mod sandbox;
 pub mod schedule;
+pub mod serve;
 pub mod sizing;
 pub mod store;
 pub mod synthetic;

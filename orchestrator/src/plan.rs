@@ -98,6 +98,8 @@ pub struct JobPlan {
     pub settings: Resolved,
     pub memory: MemoryNeed,
     pub usable_bytes: u64,
+    /// Where a `remote` job is served (no memory is used here).
+    pub endpoint: Option<crate::catalog::Endpoint>,
     /// Shared by all jobs of the plan (the same list as `Plan::datasets`).
     #[serde(serialize_with = "shared_slice")]
     pub datasets: Arc<[DatasetPlan]>,
@@ -399,6 +401,7 @@ fn job_plan(model: &Model, ctx: &Context<'_>) -> (JobPlan, schedule::Job) {
         estimate: estimate_line(prefill, decode, &sched),
         memory: route.need.clone(),
         usable_bytes: route.usable,
+        endpoint: model.endpoint.clone(),
         datasets: ctx.datasets.clone(),
         samples,
         prefill_tokens: prefill,
@@ -423,7 +426,11 @@ fn schedule_job(
     (prefill, decode): (u64, u64),
     inv: &Inventory,
 ) -> schedule::Job {
-    let schedulable = runnable && samples > 0 && route.engine != Engine::Unplaceable;
+    // Remote jobs run on their server, not on the local devices this schedule covers.
+    let schedulable = runnable
+        && samples > 0
+        && route.engine != Engine::Unplaceable
+        && route.engine != Engine::Remote;
     let pools = match (schedulable, route.on_cpu) {
         (false, _) => vec![],
         (true, true) => vec![vec![0]],

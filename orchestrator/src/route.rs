@@ -11,6 +11,8 @@
 //!    smaller `--batch-size`, more GPUs (tp) or a bigger GPU from the device table.
 //!
 //! On a host without GPUs the lightweight engine runs on the CPU when the model fits in usable RAM.
+//! A model whose catalog entry names an `endpoint` routes to **remote** before any of this (it
+//! is evaluated on that server, whatever fits here).
 //!
 //! Worked examples (bf16, unit-tested below; usable = 0.9 × total on an empty card):
 //! - Llama-3.1-8B, seq 4096, batch 1: weights 14.96 GiB + kv 512 MiB + overhead 1 GiB, plus
@@ -31,6 +33,8 @@ pub const TP_DEGREES: [u64; 3] = [2, 4, 8];
 pub enum Engine {
     Lightweight,
     TensorParallel,
+    /// An OpenAI-compatible server named by the model's `endpoint`.
+    Remote,
     Unplaceable,
 }
 
@@ -39,6 +43,7 @@ impl Engine {
         match self {
             Engine::Lightweight => "lightweight",
             Engine::TensorParallel => "tensor_parallel",
+            Engine::Remote => "remote",
             Engine::Unplaceable => "unplaceable",
         }
     }
@@ -86,6 +91,22 @@ pub fn valid_tp(arch: &Arch, tp: u64) -> bool {
 
 /// Route one model onto the inventory.
 pub fn choose(subject: &Subject<'_>, inv: &Inventory) -> Route {
+    if let Some(ep) = &subject.model.endpoint {
+        return Route {
+            engine: Engine::Remote,
+            tp: 1,
+            on_cpu: false,
+            pools: vec![],
+            need: subject.need(1, Target::Gpu),
+            usable: 0,
+            reason: format!(
+                "served remotely at {} as `{}`",
+                ep.base_url, ep.served_model_name
+            ),
+            shortfall_bytes: None,
+            suggestions: vec![],
+        };
+    }
     if inv.is_cpu_only() {
         return choose_cpu(subject, inv);
     }

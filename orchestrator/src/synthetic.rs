@@ -60,6 +60,7 @@ pub fn model(id: &str, arch: Arch) -> Model {
         chat: false,
         arch,
         note: None,
+        endpoint: None,
         origin: Origin::Builtin,
     }
 }

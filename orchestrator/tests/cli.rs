@@ -9,6 +9,7 @@
 
 mod history;
 mod run;
+mod serve;
 mod util;
 
 use serde_json::Value;

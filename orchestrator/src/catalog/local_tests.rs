@@ -57,6 +57,7 @@ fn model(path: Option<PathBuf>, repo: Option<&str>, revision: &str) -> Model {
         chat: true,
         arch: fallback(),
         note: None,
+        endpoint: None,
         origin: Origin::Builtin,
     }
 }

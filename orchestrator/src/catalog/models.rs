@@ -271,6 +271,12 @@ fn check_model(
     };
     let arch = check_arch(&ArchInput::from(m)).map_err(|e| invalid(e.field, e.message))?;
     let path = m.path.as_deref().map(|p| resolve_path(p, base));
+    let endpoint = m
+        .endpoint
+        .as_ref()
+        .map(|e| check_endpoint(e, &m.id))
+        .transpose()
+        .map_err(|(field, message)| invalid(field, message))?;
     Ok(Model {
         id: m.id.clone(),
         hf_repo: m.hf_repo.clone(),
@@ -280,7 +286,60 @@ fn check_model(
         chat: m.chat.unwrap_or(true),
         arch,
         note: m.note.clone(),
+        endpoint,
         origin: origin.clone(),
+    })
+}
+
+/// Checks `endpoint:`; errors are `(field, message)`.
+fn check_endpoint(
+    e: &super::raw::RawEndpoint,
+    id: &str,
+) -> Result<super::types::Endpoint, (&'static str, String)> {
+    let url = e.base_url.trim_end_matches('/');
+    let host = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .unwrap_or("");
+    if host.is_empty() {
+        return Err((
+            "endpoint.base_url",
+            format!(
+                "`endpoint.base_url` must be an http:// or https:// URL such as http://10.0.0.5:8000/v1; got `{}`",
+                e.base_url
+            ),
+        ));
+    }
+    if let Some(var) = &e.api_key_env {
+        let ok = !var.is_empty()
+            && !var.starts_with(|c: char| c.is_ascii_digit())
+            && var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !ok {
+            return Err((
+                "endpoint.api_key_env",
+                format!(
+                    "`endpoint.api_key_env` must name an environment variable (letters, digits, `_`), not hold the key; \
+                     got a value of {} characters",
+                    var.chars().count()
+                ),
+            ));
+        }
+    }
+    let concurrency = e.concurrency.unwrap_or(32);
+    if concurrency == 0 || concurrency > 4096 {
+        return Err((
+            "endpoint.concurrency",
+            format!("`endpoint.concurrency` must be in [1, 4096]; got {concurrency}"),
+        ));
+    }
+    Ok(super::types::Endpoint {
+        base_url: url.to_string(),
+        served_model_name: e
+            .served_model_name
+            .clone()
+            .unwrap_or_else(|| id.to_string()),
+        api_key_env: e.api_key_env.clone(),
+        concurrency,
     })
 }
 

@@ -56,6 +56,22 @@ pub struct RawModel {
     pub experts_per_token: Option<u64>,
     /// Free-form note shown by `assay models`.
     pub note: Option<String>,
+    /// An OpenAI-compatible server that serves this model (the plan routes it there).
+    pub endpoint: Option<RawEndpoint>,
+}
+
+/// `endpoint:` of a model: where it is served. The API key itself is never in the catalog.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEndpoint {
+    /// Base URL including the API prefix, e.g. `http://10.0.0.5:8000/v1`.
+    pub base_url: String,
+    /// Name the server serves the model under; default: the model id.
+    pub served_model_name: Option<String>,
+    /// Environment variable holding the API key, read when the run connects.
+    pub api_key_env: Option<String>,
+    /// Most requests in flight; default 32.
+    pub concurrency: Option<u64>,
 }
 
 /// `categories/<name>.yaml`.

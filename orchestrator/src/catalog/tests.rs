@@ -475,3 +475,43 @@ fn non_utf8_file_names_its_line() {
 
 #[path = "garbage_tests.rs"]
 mod garbage;
+
+#[test]
+fn model_endpoint_is_checked_and_never_holds_the_key() -> Result<(), Box<dyn std::error::Error>> {
+    let tmp = copy_good()?;
+    let models = tmp.path().join("categories/models.yaml");
+    let text = fs::read_to_string(&models)?;
+    let with_endpoint = text.replacen(
+        "    note: instruct\n",
+        "    note: instruct\n    endpoint:\n      base_url: http://10.0.0.5:8000/v1/\n      \
+         served_model_name: meta-llama/Llama-3.1-8B-Instruct\n      api_key_env: VLLM_KEY\n",
+        1,
+    );
+    fs::write(&models, &with_endpoint)?;
+    let cat = load_dir(tmp.path())?;
+    let ep = cat.models["llama-3.1-8b"]
+        .endpoint
+        .clone()
+        .ok_or("no endpoint")?;
+    assert_eq!(ep.base_url, "http://10.0.0.5:8000/v1");
+    assert_eq!(ep.served_model_name, "meta-llama/Llama-3.1-8B-Instruct");
+    assert_eq!(ep.api_key_env.as_deref(), Some("VLLM_KEY"));
+    assert_eq!(ep.concurrency, 32);
+    assert!(cat.models["qwen2.5-0.5b"].endpoint.is_none());
+
+    // A key pasted where the variable name goes is refused without echoing it.
+    fs::write(
+        &models,
+        with_endpoint.replace("VLLM_KEY", "sk-abc123-secret-value"),
+    )?;
+    let e = error_of(tmp.path());
+    assert!(e.contains("endpoint.api_key_env"), "{e}");
+    assert!(!e.contains("sk-abc123"), "{e}");
+    fs::write(
+        &models,
+        with_endpoint.replace("http://10.0.0.5:8000/v1/", "10.0.0.5:8000"),
+    )?;
+    let e = error_of(tmp.path());
+    assert!(e.contains("endpoint.base_url"), "{e}");
+    Ok(())
+}

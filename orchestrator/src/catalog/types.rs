@@ -78,7 +78,28 @@ pub struct Model {
     pub chat: bool,
     pub arch: Arch,
     pub note: Option<String>,
+    /// Served remotely at this endpoint (routes to the remote engine).
+    pub endpoint: Option<Endpoint>,
     pub origin: Origin,
+}
+
+/// A checked `endpoint:`; `api_key_env` names a variable, the key is never stored.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Endpoint {
+    pub base_url: String,
+    pub served_model_name: String,
+    pub api_key_env: Option<String>,
+    pub concurrency: u64,
+}
+
+impl Endpoint {
+    /// Settings for the remote engine (the key is read from `api_key_env` when it connects).
+    pub fn remote_config(&self) -> assay_engines::RemoteConfig {
+        let mut cfg = assay_engines::RemoteConfig::new(&self.base_url, &self.served_model_name);
+        cfg.api_key_env = self.api_key_env.clone();
+        cfg.concurrency = self.concurrency as usize;
+        cfg
+    }
 }
 
 #[derive(Debug, Clone, serde::Serialize)]

@@ -11,6 +11,7 @@ pub mod models;
 pub mod plan;
 pub mod report;
 pub mod run;
+pub mod serve;
 pub mod show;
 
 use crate::catalog::Origin;
@@ -32,6 +33,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             crate::run::worker::serve()?;
             Ok(crate::error::EXIT_OK)
         }
+        Command::Serve(args) => serve::run(&args, &printer),
         Command::Bench(args) if args.plan => bench::run_plan(&printer),
         Command::Bench(args) if args.history_db.is_some() => history::bench(&args, &printer),
         Command::History(args) => history::run(&args, &cli.global, &printer),

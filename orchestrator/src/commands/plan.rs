@@ -9,7 +9,8 @@
 //! - `category`, `limit`, `hardware` (one line), `notes[]`
 //! - `datasets[]`: `name`, `samples`, `missing`, `reason` (when missing)
 //! - `jobs[]`: `model`, `architecture`, `runnable`, `engine` (`lightweight` | `tensor_parallel` |
-//!   `unplaceable`), `tp`, `devices[]` (`gpu<N>` or `cpu`), `replicas`, `settings` (`dtype`,
+//!   `remote` | `unplaceable`), `endpoint` (`remote` jobs: `base_url`, `served_model_name`,
+//!   `api_key_env`, `concurrency`; else null), `tp`, `devices[]` (`gpu<N>` or `cpu`), `replicas`, `settings` (`dtype`,
 //!   `max_seq_len`, `batch`, `prefill_chunk`), `memory` (`tp`, `weights`, `kv_cache`,
 //!   `activations`, `overhead`, `nccl`, `per_rank`: one rank's sum, `total`: `per_rank × tp`),
 //!   `usable_bytes`, `datasets[]`, `samples`, `prefill_tokens`, `decode_tokens`, `reason`,
@@ -25,6 +26,7 @@ use crate::error::{EXIT_OK, InputError};
 use crate::hardware;
 use crate::plan::{self, CheckpointState, JobPlan, Plan, Request};
 use crate::printer::Printer;
+use crate::route::Engine;
 use crate::schedule::TableRates;
 use crate::sizing::{Settings, gib};
 
@@ -127,6 +129,23 @@ fn job_row(j: &JobPlan) -> Vec<String> {
         j.devices.join(",")
     };
     let time = |t: Option<f64>| t.map_or("-".to_string(), duration);
+    if let Some(ep) = j.endpoint.as_ref().filter(|_| j.engine == Engine::Remote) {
+        let dash = || "-".to_string();
+        return vec![
+            j.model.clone(),
+            engine,
+            dash(),
+            ep.base_url.clone(),
+            dash(),
+            dash(),
+            dash(),
+            dash(),
+            dash(),
+            j.samples.to_string(),
+            time(j.start_s),
+            time(j.end_s),
+        ];
+    }
     vec![
         j.model.clone(),
         engine,
@@ -154,8 +173,22 @@ fn print_job(j: &JobPlan, printer: &Printer) -> anyhow::Result<()> {
         s.batch,
         s.prefill_chunk
     ))?;
-    for line in &j.arithmetic {
-        printer.line(format!("  {line}"))?;
+    match j.endpoint.as_ref().filter(|_| j.engine == Engine::Remote) {
+        Some(ep) => {
+            let key = ep
+                .api_key_env
+                .as_ref()
+                .map_or("no API key".to_string(), |v| format!("API key from ${v}"));
+            printer.line(format!(
+                "  endpoint: {} model `{}` ({key}, {} requests in flight)",
+                ep.base_url, ep.served_model_name, ep.concurrency
+            ))?;
+        }
+        None => {
+            for line in &j.arithmetic {
+                printer.line(format!("  {line}"))?;
+            }
+        }
     }
     printer.line(format!("  route: {}", j.reason))?;
     printer.line(format!("  time: {}", j.estimate))?;

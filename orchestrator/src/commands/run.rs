@@ -463,6 +463,7 @@ fn adhoc_model(catalog: &mut Catalog, given: &str) -> Result<String, InputError>
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| given.to_string());
     let probe = Model {
+        endpoint: None,
         id: id.clone(),
         hf_repo: None,
         revision: "local".into(),
@@ -519,31 +520,34 @@ fn adhoc_model(catalog: &mut Catalog, given: &str) -> Result<String, InputError>
 
 /// Every runnable model must have its weights on disk before anything starts.
 fn check_weights(plan: &Plan, catalog: &Catalog, download: bool) -> Result<(), InputError> {
-    let missing: Vec<String> =
-        plan.jobs
-            .iter()
-            .filter(|j| j.runnable && j.engine != route::Engine::Unplaceable)
-            .filter_map(|j| match &j.checkpoint {
-                CheckpointState::Missing {
-                    command,
-                    download_bytes,
-                } => {
-                    let model = catalog.models.get(&j.model);
-                    let how = command.clone().unwrap_or_else(|| {
-                        match model.and_then(|m| m.path.as_ref()) {
+    let missing: Vec<String> = plan
+        .jobs
+        .iter()
+        .filter(|j| {
+            j.runnable && !matches!(j.engine, route::Engine::Unplaceable | route::Engine::Remote)
+        })
+        .filter_map(|j| match &j.checkpoint {
+            CheckpointState::Missing {
+                command,
+                download_bytes,
+            } => {
+                let model = catalog.models.get(&j.model);
+                let how =
+                    command
+                        .clone()
+                        .unwrap_or_else(|| match model.and_then(|m| m.path.as_ref()) {
                             Some(p) => format!("put the checkpoint at {}", p.display()),
                             None => "no source known".into(),
-                        }
-                    });
-                    Some(format!(
-                        "  {} ({}): {how}",
-                        j.model,
-                        crate::sizing::gib(*download_bytes)
-                    ))
-                }
-                CheckpointState::OnDisk { .. } => None,
-            })
-            .collect();
+                        });
+                Some(format!(
+                    "  {} ({}): {how}",
+                    j.model,
+                    crate::sizing::gib(*download_bytes)
+                ))
+            }
+            CheckpointState::OnDisk { .. } => None,
+        })
+        .collect();
     if missing.is_empty() {
         return Ok(());
     }
@@ -591,6 +595,14 @@ fn job_specs(
                 route::Engine::TensorParallel => {
                     (Some(run::protocol::EngineKind::TensorParallel), None)
                 }
+                route::Engine::Remote => (
+                    None,
+                    Some(
+                        "evaluating a remote endpoint through `assay run` is not yet available \
+                         (the plan routes it; `assay serve` and the remote engine exist)"
+                            .to_string(),
+                    ),
+                ),
                 route::Engine::Unplaceable => {
                     (None, Some(format!("cannot be placed: {}", j.reason)))
                 }

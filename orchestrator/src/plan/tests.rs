@@ -355,3 +355,46 @@ fn disk_space_is_read_with_statvfs() {
     assert!(free_bytes(std::path::Path::new("/")).is_some_and(|b| b > 0));
     assert!(free_bytes(std::path::Path::new("/no/such/dir")).is_none());
 }
+
+#[test]
+fn models_with_an_endpoint_route_remote_even_when_unplaceable_here() {
+    let endpoint = |m: &mut Model| {
+        m.endpoint = Some(crate::catalog::Endpoint {
+            base_url: "http://10.0.0.5:8000/v1".into(),
+            served_model_name: m.id.clone(),
+            api_key_env: Some("VLLM_KEY".into()),
+            concurrency: 32,
+        });
+    };
+    let mut big = llama_70b();
+    endpoint(&mut big);
+    let mut small = llama_8b();
+    small.id = "small-remote".into();
+    endpoint(&mut small);
+    let local = seven_b("local-7b");
+    let cat = catalog("reasoning", vec![big, small, local], five_datasets());
+    let plan = build(
+        &cat,
+        &cluster("1xL4-24GB"),
+        &request("reasoning", Some(3)),
+        &nothing_local,
+        &TableRates,
+    )
+    .unwrap();
+    let job = |id: &str| plan.jobs.iter().find(|j| j.model == id).unwrap();
+    for id in ["llama-3.1-70b", "small-remote"] {
+        let j = job(id);
+        assert_eq!(j.engine, Engine::Remote, "{id}");
+        assert!(j.devices.is_empty() && j.start_s.is_none(), "{id}");
+        assert_eq!(
+            j.endpoint.as_ref().map(|e| e.base_url.as_str()),
+            Some("http://10.0.0.5:8000/v1")
+        );
+        assert!(
+            j.reason
+                .contains("served remotely at http://10.0.0.5:8000/v1")
+        );
+    }
+    assert_eq!(job("local-7b").engine, Engine::Lightweight);
+    assert_eq!(plan.totals.unplaceable, 0);
+}

@@ -1,0 +1,93 @@
+//! `assay serve MODEL [--port N]`: loads a model into the lightweight engine and serves it with
+//! the OpenAI-compatible API of [`crate::serve`] until interrupted (Ctrl-C or SIGTERM).
+//!
+//! The first stdout line is the base URL (`--json`: `{"base_url", "model", "max_model_len"}`),
+//! printed once the port is bound, so scripts can start it with `--port 0` and read the port.
+use anyhow::Context;
+
+use crate::cli::ServeArgs;
+use crate::error::EXIT_OK;
+use crate::printer::Printer;
+use crate::serve::{self, ServeOptions};
+use assay_engines::api::Engine;
+use assay_engines::{DeviceSpec, LightweightEngine, LoadOptions};
+
+pub fn run(args: &ServeArgs, printer: &Printer) -> anyhow::Result<u8> {
+    if args.tensor_parallel.is_some() {
+        anyhow::bail!(
+            "`assay serve --tensor-parallel` is not yet supported: serve with the lightweight \
+             engine (omit the flag)"
+        );
+    }
+    let opts = LoadOptions {
+        device: DeviceSpec::Auto,
+        max_batch_size: args.max_batch,
+        ..LoadOptions::default()
+    };
+    let engine = LightweightEngine::load(&args.model, opts)
+        .with_context(|| format!("loading `{}`", args.model))?;
+    let served_name = args.served_name.clone().unwrap_or_else(|| {
+        std::path::Path::new(&args.model)
+            .file_name()
+            .map_or_else(|| args.model.clone(), |n| n.to_string_lossy().into_owned())
+    });
+    printer.notice(format!(
+        "{} on {}; concurrent requests are batched per engine step; streamed responses arrive \
+         in one chunk when the request finishes",
+        served_name,
+        engine.info().device
+    ));
+    let max_model_len = engine.info().max_seq_len;
+    let options = ServeOptions {
+        served_name: served_name.clone(),
+        max_queue: args.max_queue,
+        max_batch: args.max_batch,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port))
+            .await
+            .with_context(|| format!("binding {}:{}", args.host, args.port))?;
+        let addr = listener.local_addr().context("reading the bound address")?;
+        let base_url = format!("http://{addr}/v1");
+        if printer.json {
+            printer.json(&serde_json::json!({
+                "base_url": base_url, "model": served_name, "max_model_len": max_model_len,
+            }))?;
+        } else {
+            printer.line(format!("serving {served_name} at {base_url}"))?;
+        }
+        let router = serve::router(engine, &options).context("starting the engine thread")?;
+        serve::serve(listener, router, shutdown_signal())
+            .await
+            .context("serving HTTP")
+    })?;
+    Ok(EXIT_OK)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(t) => t,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
