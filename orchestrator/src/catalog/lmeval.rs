@@ -399,14 +399,17 @@ fn load_merged(
 fn python_only(label: &str, text: &str) -> Option<CatalogError> {
     for (i, line) in text.lines().enumerate() {
         let code = line.split(" #").next().unwrap_or(line);
-        if let Some(col) = code.find("!function") {
+        let tag = ["!function", "!!python/"]
+            .iter()
+            .find_map(|t| code.find(t).map(|c| (c, *t)));
+        if let Some((col, tag)) = tag {
             let key = code[..col]
                 .trim()
                 .trim_start_matches("- ")
                 .trim_end_matches(':')
                 .trim()
                 .to_string();
-            let target = code[col + "!function".len()..].trim();
+            let target = code[col..].trim();
             let key_text = if key.is_empty() {
                 "a value".to_string()
             } else {
@@ -417,7 +420,12 @@ fn python_only(label: &str, text: &str) -> Option<CatalogError> {
                 what: "lm-eval task".into(),
                 field: key.clone(),
                 message: format!(
-                    "{key_text} is `!function {target}`, Python code that assay cannot run; write it as a Jinja template (or preprocess the data into a file)"
+                    "{key_text} is `{target}`, a Python {} that assay cannot run; write it as a Jinja template (or preprocess the data into a file)",
+                    if tag == "!function" {
+                        "function"
+                    } else {
+                        "object"
+                    }
                 ),
             });
         }

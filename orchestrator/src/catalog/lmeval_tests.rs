@@ -47,10 +47,14 @@ fn gsm8k_task_with_include_maps_every_key() {
     assert!(ds.data_files["train"].ends_with("formats/lmeval/../gsm8k.json"));
     let (prompt, target) = first_prompt(&ds);
     assert!(prompt.starts_with("Question: "), "{prompt}");
-    assert_eq!(
-        prompt.matches("Question:").count(),
-        3,
-        "two shots + the question: {prompt}"
+    // Two shots drawn from the train split; as in lm-eval, a shot equal to the test document
+    // is dropped (the fixture's train split repeats the test rows).
+    assert!(prompt.matches("Question:").count() >= 2, "{prompt}");
+    assert!(
+        prompt.ends_with(
+            "Question: A baker fills 4 trays with 6 rolls each. How many rolls are there?\nAnswer:"
+        ),
+        "{prompt}"
     );
     let Target::Text(t) = target else { panic!() };
     assert!(t.ends_with("#### 24"), "{t}");
@@ -97,7 +101,7 @@ fn python_only_parts_are_refused_with_file_line_and_key() {
     assert_eq!(
         e.to_string(),
         format!(
-            "{path}:3:15: lm-eval task: `process_docs` is `!function utils.process_docs`, Python code that assay cannot run; write it as a Jinja template (or preprocess the data into a file)"
+            "{path}:3:15: lm-eval task: `process_docs` is `!function utils.process_docs`, a Python function that assay cannot run; write it as a Jinja template (or preprocess the data into a file)"
         )
     );
     let path = yaml("with_class.yaml").display().to_string();
@@ -187,7 +191,8 @@ fn garbage_yaml_never_panics() {
         let mut bytes = seed.clone().into_bytes();
         for _ in 0..rng.random_range(1..6) {
             let i = rng.random_range(0..bytes.len());
-            bytes[i] = b"{}[]:-!&*|>\"' \n#ab0"[rng.random_range(0..20)];
+            let alphabet = b"{}[]:-!&*|>\"' \n#ab0";
+            bytes[i] = alphabet[rng.random_range(0..alphabet.len())];
         }
         std::fs::write(&path, &bytes).unwrap();
         let _ = load_lmeval_task(&path);

@@ -64,6 +64,7 @@ pub fn parse(
             names
         }
     };
+    let line_of = LineIndex::new(bytes);
     let mut out = Parsed {
         columns: header.clone(),
         ..Parsed::default()
@@ -72,7 +73,7 @@ pub fn parse(
         let record = match record {
             Ok(r) => r,
             Err(e) => {
-                let line = e.position().map_or(0, |p| p.line() as usize);
+                let line = e.position().map_or(0, |p| line_of.line(p.byte()));
                 out.bad.push(BadRow {
                     line,
                     reason: csv_error(&e),
@@ -87,7 +88,7 @@ pub fn parse(
         if is_blank(&record) {
             continue;
         }
-        let line = record.position().map_or(0, |p| p.line() as usize);
+        let line = record.position().map_or(0, |p| line_of.line(p.byte()));
         if record.len() != header.len() {
             out.bad.push(BadRow {
                 line,
@@ -119,6 +120,28 @@ pub fn parse(
         }
     }
     Ok(out)
+}
+
+/// 1-based line of a record's byte offset. The reader's offset is where it started looking,
+/// before the blank lines it skipped, so those are stepped over first.
+struct LineIndex<'a>(Vec<u64>, &'a [u8]);
+
+impl<'a> LineIndex<'a> {
+    fn new(bytes: &'a [u8]) -> LineIndex<'a> {
+        let starts = bytes
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| **b == b'\n')
+            .map(|(i, _)| i as u64 + 1);
+        LineIndex(std::iter::once(0).chain(starts).collect(), bytes)
+    }
+    fn line(&self, byte: u64) -> usize {
+        let mut byte = byte;
+        while matches!(self.1.get(byte as usize), Some(b'\n' | b'\r')) {
+            byte += 1;
+        }
+        self.0.partition_point(|start| *start <= byte)
+    }
 }
 
 fn is_blank(r: &::csv::ByteRecord) -> bool {
