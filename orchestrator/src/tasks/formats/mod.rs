@@ -54,14 +54,6 @@ impl FileFormat {
             _ => None,
         }
     }
-
-    /// What a row's position means in this format, for messages ("line 3" / "row 3").
-    pub fn position_word(self) -> &'static str {
-        match self {
-            FileFormat::Jsonl | FileFormat::Csv => "line",
-            FileFormat::Json | FileFormat::Parquet => "row",
-        }
-    }
 }
 
 /// How to read a file beyond its extension.

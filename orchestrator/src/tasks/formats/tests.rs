@@ -525,3 +525,69 @@ fn garbage_never_panics() {
         }
     }
 }
+
+#[test]
+fn catalog_manifest_with_a_format_and_a_csv_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("datasets/astro");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(
+        fixture("astronomy_test.csv"),
+        dir.join("astronomy_test.csv"),
+    )
+    .unwrap();
+    std::fs::copy(fixture("astronomy_dev.csv"), dir.join("astronomy_dev.csv")).unwrap();
+    std::fs::write(
+        dir.join("manifest.yaml"),
+        "task: astro\nformat: mmlu\ndata_files: {test: astronomy_test.csv, dev: astronomy_dev.csv}\nfewshot_split: dev\nnum_fewshot: 1\n",
+    )
+    .unwrap();
+    let source = crate::catalog::source::Source::Dir(tmp.path().to_path_buf());
+    let catalog = crate::catalog::load_sources(
+        &crate::catalog::source::Source::Embedded(&[]),
+        Some(&source),
+    )
+    .unwrap();
+    let ds = &catalog.datasets["astro"];
+    let DataState::Ready { splits, .. } = &ds.data else {
+        panic!("{:?}", ds.data)
+    };
+    assert_eq!((splits["test"], splits["dev"]), (3, 2));
+    let rows = crate::catalog::read_rows(ds, "test").unwrap();
+    assert_eq!(rows[0]["answer"], 3);
+    let p = show(ds, 1);
+    assert_eq!(plain(&p.items[0].prompt).matches("Answer:").count(), 2);
+
+    // Without `format` and without templates, the manifest names what is missing.
+    std::fs::write(
+        dir.join("manifest.yaml"),
+        "task: astro\ndata_files: {test: astronomy_test.csv}\n",
+    )
+    .unwrap();
+    let e = crate::catalog::load_sources(
+        &crate::catalog::source::Source::Embedded(&[]),
+        Some(&source),
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("`output_type` is required (or name a `format` that supplies it)"),
+        "{e}"
+    );
+    std::fs::write(
+        dir.join("manifest.yaml"),
+        "task: astro\nformat: squad\ndata_files: {test: astronomy_test.csv}\n",
+    )
+    .unwrap();
+    let e = crate::catalog::load_sources(
+        &crate::catalog::source::Source::Embedded(&[]),
+        Some(&source),
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string().contains(
+            ":2:1: dataset `astro`: `format` must be one of: humaneval, gsm8k, mmlu. Given: squad"
+        ),
+        "{e}"
+    );
+}
