@@ -186,7 +186,7 @@ pub fn load_lmeval_task(path: &Path) -> Result<Dataset, CatalogError> {
         m.insert("data_files".into(), Value::Object(resolved));
     } else {
         let repo = dataset_path.as_str();
-        if super::super::tasks::formats::hf_cache::repo_id(repo).is_none() {
+        if crate::tasks::formats::hf_cache::repo_id(repo).is_none() {
             return Err(err(
                 "dataset_path",
                 format!(
@@ -290,8 +290,7 @@ pub fn load_lmeval_task(path: &Path) -> Result<Dataset, CatalogError> {
     if let Some(Value::Array(metrics)) = m.get_mut("metric_list") {
         for metric in metrics.iter_mut().filter_map(Value::as_object_mut) {
             // lm-eval's `aggregation` may name a Python function; only `mean` style names work.
-            if let Some(Value::String(_)) = metric.get("aggregation") {
-            } else {
+            if !matches!(metric.get("aggregation"), Some(Value::String(_)) | None) {
                 metric.remove("aggregation");
             }
         }
