@@ -65,7 +65,7 @@ pub fn resolve_in(
     }
     let snapshot = snapshot(&repo_dir, revision.unwrap_or("main"))?;
     let mut files = Vec::new();
-    collect_parquet(&snapshot, &snapshot, 0, &mut files);
+    collect_parquet(&snapshot, 0, &mut files);
     files.sort();
     if files.is_empty() {
         return Err(format!(
@@ -173,7 +173,7 @@ fn snapshot(repo_dir: &Path, revision: &str) -> Result<PathBuf, String> {
     }
 }
 
-fn collect_parquet(root: &Path, dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
+fn collect_parquet(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
     if depth > 6 {
         return;
     }
@@ -187,7 +187,7 @@ fn collect_parquet(root: &Path, dir: &Path, depth: usize, out: &mut Vec<PathBuf>
             continue;
         }
         if path.is_dir() {
-            collect_parquet(root, &path, depth + 1, out);
+            collect_parquet(&path, depth + 1, out);
         } else if name.ends_with(".parquet") && path.is_file() {
             out.push(path);
         }
