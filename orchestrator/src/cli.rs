@@ -307,9 +307,19 @@ pub struct ReportArgs {
 pub struct DatasetsArgs {
     /// A dataset to describe (default: list them all).
     pub name: Option<String>,
-    /// Render the first N test items of NAME: prompt, choices or target, and requests.
-    #[arg(long, value_name = "N", requires = "name")]
+    /// Render the first N test items: prompt, choices or target, and requests.
+    #[arg(long, value_name = "N")]
     pub show: Option<usize>,
+    /// Describe a data file (.jsonl, .json, .csv, .parquet) without a manifest; its layout
+    /// comes from --format or from its columns.
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["name", "lm_eval_yaml"])]
+    pub file: Option<std::path::PathBuf>,
+    /// The layout of --file: humaneval, gsm8k or mmlu.
+    #[arg(long, value_name = "FORMAT", requires = "file", value_parser = parse_layout)]
+    pub format: Option<crate::catalog::DataLayout>,
+    /// Describe an lm-evaluation-harness task YAML file (declarative subset).
+    #[arg(long, value_name = "PATH", conflicts_with = "name")]
+    pub lm_eval_yaml: Option<std::path::PathBuf>,
     /// Few-shot examples per prompt (default: the manifest's num_fewshot).
     #[arg(long, value_name = "K")]
     pub num_fewshot: Option<u32>,
@@ -319,6 +329,18 @@ pub struct DatasetsArgs {
     /// Skip malformed data rows (each is reported) instead of failing.
     #[arg(long)]
     pub skip_bad_rows: bool,
+}
+
+/// `--format`: a known data layout.
+pub fn parse_layout(s: &str) -> Result<crate::catalog::DataLayout, String> {
+    crate::catalog::DataLayout::parse(s).ok_or_else(|| {
+        format!(
+            "unknown format `{s}` (known: {})",
+            crate::catalog::DataLayout::ALL
+                .map(|l| l.as_str())
+                .join(", ")
+        )
+    })
 }
 
 /// `--chat-template on|off`: force chat formatting on or off for a run.

@@ -499,3 +499,93 @@ fn bench_model_reports_every_figure() {
     let out = s.assay(&["bench"]);
     assert_eq!(out.code, 2, "{}", out.stderr);
 }
+
+// --- datasets from files and lm-eval task files, without a manifest ---
+
+fn formats_fixture(name: &str) -> String {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/formats")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+#[test]
+fn datasets_file_with_a_known_format() {
+    let s = Scratch::new();
+    let file = formats_fixture("gsm8k.csv");
+    let out = s.assay(&[
+        "datasets", "--file", &file, "--format", "gsm8k", "--show", "2",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.contains(
+            "Question: A baker fills 4 trays with 6 rolls each. How many rolls are there?\nAnswer:\n---\ntarget: \"24\""
+        ),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("filters       strict-match, flexible-extract"),
+        "{}",
+        out.stdout
+    );
+
+    // Detected from the columns; JSON output.
+    let file = formats_fixture("mmlu.parquet");
+    let out = s.assay(&["--json", "datasets", "--file", &file, "--show", "1"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let v = json(&out.stdout);
+    assert_eq!(v["summary"]["output_type"], "multiple_choice");
+    assert_eq!(v["summary"]["test_rows"], 2);
+    assert_eq!(v["shown"]["items"][0]["target"]["value"], 2);
+
+    let out = s.assay(&["datasets", "--file", &file, "--format", "fortran"]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("unknown format `fortran`"),
+        "{}",
+        out.stderr
+    );
+
+    let file = formats_fixture("ragged.csv");
+    let out = s.assay(&["datasets", "--file", &file, "--format", "gsm8k"]);
+    assert_eq!(out.code, 2, "{}", out.stdout);
+    assert!(
+        out.stderr.contains(&format!(
+            "{file}:4:1: ragged row: 1 field(s) where the header has 2"
+        )),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn datasets_lm_eval_yaml() {
+    let s = Scratch::new();
+    let file = formats_fixture("lmeval/gsm8k_fixture.yaml");
+    let out = s.assay(&["datasets", "--lm-eval-yaml", &file, "--show", "1"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("dataset       gsm8k_fixture"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("1 item(s), 2-shot, plain text"),
+        "{}",
+        out.stdout
+    );
+
+    let file = formats_fixture("lmeval/with_function.yaml");
+    let out = s.assay(&["datasets", "--lm-eval-yaml", &file]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains(&format!(
+            "{file}:3:15: lm-eval task: `process_docs` is `!function utils.process_docs`"
+        )),
+        "{}",
+        out.stderr
+    );
+}

@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
 /// Data file extensions that can be read.
-const DATA_EXTENSIONS: &[&str] = &["jsonl"];
+const DATA_EXTENSIONS: &[&str] = crate::tasks::formats::EXTENSIONS;
 
 /// Parse and check the manifest of dataset `name` from `source`, and validate its data.
 pub fn load_dataset(source: &Source, name: &str) -> Result<Option<Dataset>, CatalogError> {
@@ -28,7 +28,10 @@ pub fn load_dataset(source: &Source, name: &str) -> Result<Option<Dataset>, Cata
     };
     let label = source.label(&rel);
     let mut dataset = parse_manifest(&label, &bytes, name, source)?;
-    dataset.data = check_data(source, &dataset.data_files, &bytes)?;
+    // A Hugging Face dataset absent from the cache has no files; its `data` says why.
+    if !dataset.data_files.is_empty() {
+        dataset.data = check_data(source, &dataset.data_files, &bytes, dataset.format)?;
+    }
     Ok(Some(dataset))
 }
 
@@ -41,6 +44,64 @@ pub fn parse_manifest(
 ) -> Result<Dataset, CatalogError> {
     let text = super::utf8(label, bytes)?;
     let raw: RawDatasetManifest = super::yaml::parse(label, text)?;
+    let at = ManifestPlace {
+        label,
+        text,
+        dir_name: Some(dir_name),
+        dir: source.path(&format!("datasets/{dir_name}")),
+        origin: source.origin(),
+        absolute_paths: false,
+    };
+    check_manifest(raw, &at)
+}
+
+/// A manifest outside the catalog layout (a converted lm-eval task, a file given on the
+/// command line): checked like a catalog manifest, with data files relative to `dir` (or
+/// absolute), then its data read, counted and hashed. `label`/`text` locate errors.
+pub fn load_manifest_at(
+    label: &str,
+    text: &str,
+    raw: RawDatasetManifest,
+    dir: &std::path::Path,
+) -> Result<Dataset, CatalogError> {
+    let at = ManifestPlace {
+        label,
+        text,
+        dir_name: None,
+        dir: dir.to_path_buf(),
+        origin: Origin::User(dir.to_path_buf()),
+        absolute_paths: true,
+    };
+    let mut dataset = check_manifest(raw, &at)?;
+    if !dataset.data_files.is_empty() {
+        let source = Source::Dir(dir.to_path_buf());
+        dataset.data = check_data(
+            &source,
+            &dataset.data_files,
+            text.as_bytes(),
+            dataset.format,
+        )?;
+    }
+    Ok(dataset)
+}
+
+/// Where a manifest is, for messages and for resolving its data files.
+struct ManifestPlace<'a> {
+    label: &'a str,
+    text: &'a str,
+    /// The catalog directory name the `task` must equal (`None` outside the catalog).
+    dir_name: Option<&'a str>,
+    dir: std::path::PathBuf,
+    origin: Origin,
+    /// Whether data files may be absolute paths or reach outside `dir`.
+    absolute_paths: bool,
+}
+
+fn check_manifest(
+    mut raw: RawDatasetManifest,
+    at: &ManifestPlace<'_>,
+) -> Result<Dataset, CatalogError> {
+    let (label, text) = (at.label, at.text);
     let locator = Locator::new(label, text);
     let what = format!("dataset `{}`", raw.task);
     let invalid = |field: &str, message: String| CatalogError::Invalid {
@@ -49,7 +110,9 @@ pub fn parse_manifest(
         field: field.to_string(),
         message,
     };
-    if raw.task != dir_name {
+    if let Some(dir_name) = at.dir_name
+        && raw.task != dir_name
+    {
         return Err(invalid(
             "task",
             format!(
@@ -58,18 +121,73 @@ pub fn parse_manifest(
             ),
         ));
     }
-    if raw.data_files.is_empty() {
-        return Err(invalid(
-            "data_files",
-            "`data_files` must name at least one split".into(),
-        ));
+    let format = match &raw.format {
+        None => None,
+        Some(f) => Some(DataLayout::parse(f).ok_or_else(|| {
+            invalid(
+                "format",
+                format!(
+                    "`format` must be one of: {}. Given: {f}",
+                    DataLayout::ALL.map(DataLayout::as_str).join(", ")
+                ),
+            )
+        })?),
+    };
+    if let Some(layout) = format {
+        crate::tasks::formats::mapping::apply_defaults(&mut raw, layout)
+            .map_err(|m| invalid("format", m))?;
     }
+    for (field, value) in [
+        ("output_type", &raw.output_type),
+        ("doc_to_text", &raw.doc_to_text),
+        ("doc_to_target", &raw.doc_to_target),
+    ] {
+        if value.is_empty() {
+            return Err(invalid(
+                field,
+                format!("`{field}` is required (or name a `format` that supplies it)"),
+            ));
+        }
+    }
+    let hf = match &raw.hf {
+        Some(_) if !raw.data_files.is_empty() => {
+            return Err(invalid(
+                "hf",
+                "give either `hf` (files from the Hugging Face cache) or `data_files`, not both"
+                    .into(),
+            ));
+        }
+        Some(repo) => {
+            if crate::tasks::formats::hf_cache::repo_id(repo).is_none() {
+                return Err(invalid(
+                    "hf",
+                    format!("`hf` must be a dataset id `org/name`. Given: {repo}"),
+                ));
+            }
+            Some(crate::tasks::formats::hf_cache::resolve(
+                repo,
+                raw.hf_config.as_deref(),
+                raw.hf_revision.as_deref(),
+            ))
+        }
+        None if raw.data_files.is_empty() => {
+            return Err(invalid(
+                "data_files",
+                "`data_files` must name at least one split (or give `hf`)".into(),
+            ));
+        }
+        None => None,
+    };
     let mut data_files = BTreeMap::new();
     for (split, file) in &raw.data_files {
-        let bad_path = file.is_empty()
-            || file.starts_with('/')
-            || file.contains('\\')
-            || file.split('/').any(|p| p == ".." || p.is_empty());
+        let bad_path = if at.absolute_paths {
+            file.is_empty()
+        } else {
+            file.is_empty()
+                || file.starts_with('/')
+                || file.contains('\\')
+                || file.split('/').any(|p| p == ".." || p.is_empty())
+        };
         if bad_path {
             return Err(invalid(
                 split,
@@ -88,13 +206,32 @@ pub fn parse_manifest(
                 ),
             ));
         }
-        data_files.insert(
-            split.clone(),
-            source.path(&format!("datasets/{dir_name}/{file}")),
-        );
+        data_files.insert(split.clone(), at.dir.join(file));
     }
     let test_split = raw.test_split.clone().unwrap_or_else(|| "test".into());
-    if !data_files.contains_key(&test_split) {
+    // Splits of a cached Hugging Face dataset depend on the cache: a missing one is missing
+    // data, not a manifest error.
+    let mut hf_missing = None;
+    match hf {
+        Some(Ok(splits)) => {
+            let wanted = std::iter::once(&test_split).chain(raw.fewshot_split.as_ref());
+            for split in wanted {
+                if !splits.contains_key(split) {
+                    hf_missing = Some(format!(
+                        "split `{split}` is not among the cached splits of `{}` ({})",
+                        raw.hf.as_deref().unwrap_or(""),
+                        keys(&splits)
+                    ));
+                }
+            }
+            if hf_missing.is_none() {
+                data_files = splits;
+            }
+        }
+        Some(Err(reason)) => hf_missing = Some(reason),
+        None => {}
+    }
+    if hf_missing.is_none() && !data_files.contains_key(&test_split) {
         let field = if raw.test_split.is_some() {
             "test_split"
         } else {
@@ -109,6 +246,7 @@ pub fn parse_manifest(
         ));
     }
     if let Some(split) = &raw.fewshot_split
+        && hf_missing.is_none()
         && !data_files.contains_key(split)
     {
         return Err(invalid(
@@ -187,7 +325,7 @@ pub fn parse_manifest(
     };
     Ok(Dataset {
         name: raw.task.clone(),
-        dir: source.path(&format!("datasets/{dir_name}")),
+        dir: at.dir.clone(),
         description: raw.description.clone(),
         data_files,
         test_split,
@@ -207,10 +345,11 @@ pub fn parse_manifest(
         filters,
         repeats,
         chat: raw.chat.unwrap_or(true),
+        format,
         data: DataState::Missing {
-            reason: "data not checked yet".into(),
+            reason: hf_missing.unwrap_or_else(|| "data not checked yet".into()),
         },
-        origin: source.origin(),
+        origin: at.origin.clone(),
     })
 }
 
@@ -436,11 +575,13 @@ fn check_filters(
     Ok(out)
 }
 
-/// Validate every data file (one JSON object per line), count rows, hash manifest + data.
+/// Validate every data file (rows readable in its format, checked against the layout when the
+/// manifest names one), count rows, hash manifest + data (the raw bytes of each file).
 fn check_data(
     source: &Source,
     files: &BTreeMap<String, std::path::PathBuf>,
     manifest: &[u8],
+    layout: Option<DataLayout>,
 ) -> Result<DataState, CatalogError> {
     let mut hasher = Sha256::new();
     hasher.update(manifest);
@@ -457,14 +598,39 @@ fn check_data(
                 .map(|p| p.display().to_string())
                 .unwrap_or_default(),
         };
-        let Some(bytes) = source.read(&rel)? else {
+        // Files from the Hugging Face cache lie outside the catalog directory.
+        let outside = matches!(source, Source::Dir(dir) if !path.starts_with(dir))
+            || (matches!(source, Source::Embedded(_)) && path.is_absolute());
+        let bytes = if outside {
+            match std::fs::read(path) {
+                Ok(b) => Some(std::borrow::Cow::Owned(b)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                Err(source) => {
+                    return Err(CatalogError::Io {
+                        path: shown,
+                        source,
+                    });
+                }
+            }
+        } else {
+            source.read(&rel)?
+        };
+        let Some(bytes) = bytes else {
             return Ok(DataState::Missing {
                 reason: format!("data file {shown} (split `{split}`) is missing"),
             });
         };
-        let (rows, bad) = scan_jsonl_rows(&shown, &bytes);
-        splits.insert(split.clone(), rows);
-        bad_rows.extend(bad);
+        let plain_jsonl = layout.is_none()
+            && crate::tasks::formats::FileFormat::from_name(&shown)
+                == Some(crate::tasks::formats::FileFormat::Jsonl);
+        if plain_jsonl {
+            // Malformed rows are recorded (the run decides with --skip-bad-rows).
+            let (rows, bad) = scan_jsonl_rows(&shown, &bytes);
+            splits.insert(split.clone(), rows);
+            bad_rows.extend(bad);
+        } else {
+            splits.insert(split.clone(), count_rows(&shown, &bytes, layout)?);
+        }
         hasher.update((bytes.len() as u64).to_le_bytes());
         hasher.update(&bytes);
     }
@@ -498,6 +664,36 @@ pub fn scan_jsonl_rows(label: &str, bytes: &[u8]) -> (u64, Vec<String>) {
         }
     }
     (rows, bad)
+}
+
+/// Rows of a data file in any supported format (by extension), checked for `layout`. The first
+/// malformed row is an error naming file and line (row number for Parquet and `.json`); an
+/// empty file has 0 rows.
+pub fn count_rows(
+    label: &str,
+    bytes: &[u8],
+    layout: Option<DataLayout>,
+) -> Result<u64, CatalogError> {
+    let jsonl = crate::tasks::formats::FileFormat::from_name(label)
+        == Some(crate::tasks::formats::FileFormat::Jsonl);
+    if jsonl && layout.is_none() {
+        return count_jsonl_rows(label, bytes);
+    }
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(0);
+    }
+    let parsed =
+        crate::tasks::formats::read(bytes, label, layout).map_err(|e| CatalogError::Data {
+            at: Loc::file(label),
+            message: e.message,
+        })?;
+    if let Some(bad) = parsed.bad.first() {
+        return Err(CatalogError::Data {
+            at: Loc::at(label, bad.line, 1),
+            message: bad.reason.clone(),
+        });
+    }
+    Ok(parsed.rows.len() as u64)
 }
 
 /// Rows of a `.jsonl` file: each non-blank line must be a JSON object. Errors name file and line.

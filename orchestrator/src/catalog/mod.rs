@@ -23,6 +23,7 @@
 pub mod categories;
 pub mod datasets;
 pub mod error;
+pub mod lmeval;
 pub mod local;
 pub mod models;
 pub mod raw;
@@ -34,6 +35,7 @@ pub mod vocab;
 mod yaml;
 
 pub use error::{CatalogError, Loc};
+pub use lmeval::load_lmeval_task;
 pub use local::{LocalError, inspect_local};
 pub use ready::{Readiness, engine_supports};
 pub use types::*;
@@ -183,7 +185,8 @@ pub fn read_data_file(dataset: &Dataset, split: &str) -> Result<Cow<'static, [u8
         })
 }
 
-/// The rows (JSON objects) of a dataset's `split`.
+/// The rows (JSON objects) of a dataset's `split`, in any supported format (checked and
+/// normalised for the dataset's `format`). The first malformed row is an error.
 pub fn read_rows(
     dataset: &Dataset,
     split: &str,
@@ -194,7 +197,25 @@ pub fn read_rows(
         .get(split)
         .map(|p| p.display().to_string())
         .unwrap_or_default();
-    datasets::parse_jsonl_rows(&label, &bytes)
+    if dataset.format.is_none()
+        && crate::tasks::formats::FileFormat::from_name(&label)
+            == Some(crate::tasks::formats::FileFormat::Jsonl)
+    {
+        return datasets::parse_jsonl_rows(&label, &bytes);
+    }
+    let parsed = crate::tasks::formats::read(&bytes, &label, dataset.format).map_err(|e| {
+        CatalogError::Data {
+            at: Loc::file(&label),
+            message: e.message,
+        }
+    })?;
+    if let Some(bad) = parsed.bad.first() {
+        return Err(CatalogError::Data {
+            at: Loc::at(&label, bad.line, 1),
+            message: bad.reason.clone(),
+        });
+    }
+    Ok(parsed.rows.into_iter().map(|r| r.fields).collect())
 }
 
 /// A model's checkpoint found on local disk (a directory or an HF cache snapshot).

@@ -96,15 +96,29 @@ pub struct RawDatasetManifest {
     pub task: String,
     /// Prepended once to every prompt (before few-shot examples).
     pub description: Option<String>,
-    /// Split name -> data file relative to the manifest (`.jsonl`, later `.csv`/`.parquet`).
+    /// Split name -> data file relative to the manifest (`.jsonl`, `.json`, `.csv`,
+    /// `.parquet`). May be left out with `hf`, whose cached Parquet files give the splits.
+    #[serde(default)]
     pub data_files: BTreeMap<String, String>,
+    /// A Hugging Face dataset id (`org/name`, `hf://org/name`) read from the local hub cache.
+    pub hf: Option<String>,
+    /// The dataset's config (lm-eval `dataset_name`): only cached files under it are used.
+    pub hf_config: Option<String>,
+    /// Revision in the cache (commit, branch or tag); default `main`.
+    pub hf_revision: Option<String>,
+    /// A known file layout (`humaneval` | `gsm8k` | `mmlu`): rows are checked and normalised,
+    /// and the layout supplies every field below that the manifest leaves out.
+    pub format: Option<String>,
     /// Default `test`.
     pub test_split: Option<String>,
     pub fewshot_split: Option<String>,
-    /// `multiple_choice` | `generate_until` | `loglikelihood`.
+    /// `multiple_choice` | `generate_until` | `loglikelihood` (required unless `format` gives it).
+    #[serde(default)]
     pub output_type: String,
-    /// minijinja templates over the row's fields.
+    /// minijinja templates over the row's fields (required unless `format` gives them).
+    #[serde(default)]
     pub doc_to_text: String,
+    #[serde(default)]
     pub doc_to_target: String,
     /// A template rendering to a list, or a literal list of choices.
     pub doc_to_choice: Option<RawChoices>,
@@ -112,6 +126,8 @@ pub struct RawDatasetManifest {
     pub fewshot_delimiter: Option<String>,
     pub num_fewshot: Option<u32>,
     pub generation_kwargs: Option<RawGenerationKwargs>,
+    /// Required unless `format` gives it.
+    #[serde(default)]
     pub metric_list: Vec<RawMetric>,
     pub filter_list: Option<Vec<RawFilterPipeline>>,
     /// Samples per item (pass@k needs n > 1).

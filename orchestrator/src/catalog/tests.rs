@@ -400,8 +400,8 @@ fn manifest_checks() -> Result<(), Box<dyn std::error::Error>> {
         ),
         (
             "test: test.jsonl",
-            "test: test.csv",
-            ":3:3: dataset `tf`: data file of split `test` must be one of: jsonl. Given: test.csv",
+            "test: test.xlsx",
+            ":3:3: dataset `tf`: data file of split `test` must be one of: jsonl, json, csv, parquet. Given: test.xlsx",
         ),
         (
             "data_files:",

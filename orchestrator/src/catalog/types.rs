@@ -121,6 +121,37 @@ pub enum OutputType {
     Loglikelihood,
 }
 
+/// A well-known benchmark file layout (`format:` in a manifest): its rows are checked and
+/// normalised on load, and it supplies default templates and metrics
+/// (`tasks::formats::mapping` documents the field mapping).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DataLayout {
+    /// `task_id, prompt, canonical_solution, test, entry_point`.
+    Humaneval,
+    /// `question, answer` with `#### N` ending the answer.
+    Gsm8k,
+    /// `question, subject, choices, answer` (HF `cais/mmlu`) or the header-less CSV
+    /// `question, A, B, C, D, answer-letter`.
+    Mmlu,
+}
+
+impl DataLayout {
+    pub const ALL: [DataLayout; 3] = [DataLayout::Humaneval, DataLayout::Gsm8k, DataLayout::Mmlu];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DataLayout::Humaneval => "humaneval",
+            DataLayout::Gsm8k => "gsm8k",
+            DataLayout::Mmlu => "mmlu",
+        }
+    }
+    pub fn parse(s: &str) -> Option<DataLayout> {
+        DataLayout::ALL
+            .into_iter()
+            .find(|l| l.as_str().eq_ignore_ascii_case(s.trim()))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct GenerationKwargs {
     pub until: Vec<String>,
@@ -188,6 +219,8 @@ pub struct Dataset {
     pub filters: Vec<FilterPipeline>,
     pub repeats: u32,
     pub chat: bool,
+    /// A known file layout whose rows are checked and normalised on load.
+    pub format: Option<DataLayout>,
     pub data: DataState,
     pub origin: Origin,
 }

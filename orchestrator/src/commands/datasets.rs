@@ -1,5 +1,8 @@
 //! `assay datasets [NAME] [--show N]`: list the datasets, describe one, or render its first N
 //! prompts exactly as a model will see them (a dry run of the prompts, no model loaded).
+//! `--file PATH [--format F]` does the same for a data file without a manifest (a known
+//! layout, see `tasks::formats::mapping`), `--lm-eval-yaml PATH` for an lm-evaluation-harness
+//! task file (see `catalog::lmeval`).
 //!
 //! JSON (`--json`) field names:
 //! - list: an array of `{name, output_type, test_rows, fewshot_rows, num_fewshot, metrics,
@@ -384,8 +387,51 @@ impl SplitSource for CatalogSource {
     }
 }
 
-/// `assay datasets [NAME] [--show N]`.
+/// A dataset given by file (`--file`) or lm-eval task (`--lm-eval-yaml`), if either was.
+pub fn outside_dataset(args: &DatasetsArgs) -> Result<Option<Dataset>, InputError> {
+    let loaded = if let Some(path) = &args.file {
+        crate::tasks::adhoc_dataset(path, args.format)
+    } else if let Some(path) = &args.lm_eval_yaml {
+        crate::catalog::load_lmeval_task(path)
+    } else {
+        return Ok(None);
+    };
+    loaded.map(Some).map_err(|e| InputError(format!("{e:#}")))
+}
+
+/// Print `detail` (and its skipped rows as notices).
+fn print_detail(detail: &DatasetDetail, printer: &Printer) -> anyhow::Result<()> {
+    if let Some(shown) = &detail.shown {
+        for (file, bad) in &shown.skipped {
+            printer.notice(format!(
+                "skipped malformed row {file}:{}: {}",
+                bad.line, bad.reason
+            ));
+        }
+    }
+    if printer.json {
+        printer.json(detail)?;
+    } else {
+        printer.line(detail_text(detail))?;
+    }
+    Ok(())
+}
+
+/// `assay datasets [NAME] [--show N]`, `--file PATH`, `--lm-eval-yaml PATH`.
 pub fn run(args: &DatasetsArgs, overlay: Option<&Path>, printer: &Printer) -> anyhow::Result<u8> {
+    if let Some(dataset) = outside_dataset(args)? {
+        // Data files are absolute paths on disk.
+        let detail = detail(&dataset, args.show, &options(args), &tasks::DiskSource)
+            .map_err(|e| InputError(e.to_string()))?;
+        print_detail(&detail, printer)?;
+        return Ok(crate::error::EXIT_OK);
+    }
+    if args.show.is_some() && args.name.is_none() {
+        return Err(InputError(
+            "--show needs a dataset NAME, --file PATH or --lm-eval-yaml PATH".into(),
+        )
+        .into());
+    }
     let catalog = crate::catalog::load(overlay)?;
     let Some(name) = &args.name else {
         let summaries = list(&catalog);
@@ -407,19 +453,7 @@ pub fn run(args: &DatasetsArgs, overlay: Option<&Path>, printer: &Printer) -> an
     // The data files are read from the dataset's directory on disk.
     let detail = detail(dataset, args.show, &options(args), &CatalogSource)
         .map_err(|e| InputError(e.to_string()))?;
-    if let Some(shown) = &detail.shown {
-        for (file, bad) in &shown.skipped {
-            printer.notice(format!(
-                "skipped malformed row {file}:{}: {}",
-                bad.line, bad.reason
-            ));
-        }
-    }
-    if printer.json {
-        printer.json(&detail)?;
-    } else {
-        printer.line(detail_text(&detail))?;
-    }
+    print_detail(&detail, printer)?;
     Ok(crate::error::EXIT_OK)
 }
 
@@ -532,6 +566,9 @@ mod tests {
             num_fewshot: Some(1),
             chat_template: chat,
             skip_bad_rows: true,
+            file: None,
+            format: None,
+            lm_eval_yaml: None,
         };
         assert!(options(&args(Some(ChatTemplate::On))).chat);
         assert!(!options(&args(Some(ChatTemplate::Off))).chat);

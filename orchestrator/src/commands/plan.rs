@@ -325,6 +325,10 @@ mod tests {
     fn bad_dtype_is_an_input_error() {
         let args = PlanArgs {
             category: "c".into(),
+            engine: crate::cli::EngineArgs {
+                engine: crate::cli::EngineChoice::Auto,
+                tp: None,
+            },
             limit: None,
             gpus: None,
             max_seq_len: None,

@@ -1,8 +1,9 @@
 //! Datasets turned into model requests: loading rows, rendering prompts, few-shot, requests.
 //!
 //! Everything that reads a dataset's rows goes through this module, so every data format
-//! (JSONL now) and every template rule lives in one place:
-//! - [`rows`]: a split's bytes into rows, with every malformed row reported by file and line.
+//! (JSONL, JSON, CSV, Parquet) and every template rule lives in one place:
+//! - [`rows`]: a split's bytes into rows, with every malformed row reported by file and line;
+//!   [`formats`] reads JSONL, JSON, CSV and Parquet, known benchmark layouts, the HF cache.
 //! - [`render`]: `doc_to_text` / `doc_to_target` / `doc_to_choice` over a row (minijinja with
 //!   Jinja2 semantics as lm-evaluation-harness uses them: strict undefined, trailing newline
 //!   kept, lists and booleans printed as Python would).
@@ -13,11 +14,14 @@
 //!
 //! [`prepare`] runs the whole chain for one dataset. Split bytes come from a [`SplitSource`];
 //! [`DiskSource`] reads the data files next to the manifest.
+pub mod adhoc;
 pub mod fewshot;
+pub mod formats;
 pub mod render;
 pub mod requests;
 pub mod rows;
 
+pub use adhoc::adhoc_dataset;
 pub use fewshot::{DEFAULT_FEWSHOT_SEED, PyRandom, Sampler};
 pub use render::{RenderedDoc, Renderer, Target};
 pub use requests::{GenerationSettings, Request, RequestBody, build_requests};
@@ -62,7 +66,7 @@ pub enum TaskError {
         skipped: usize,
     },
     #[error(
-        "dataset `{dataset}`: split `{split}`: {file} is not in a supported format (supported: .jsonl)"
+        "dataset `{dataset}`: split `{split}`: {file} is not in a supported format (supported: .jsonl, .json, .csv, .parquet)"
     )]
     Format {
         dataset: String,

@@ -1,8 +1,10 @@
 //! Reading a dataset split into rows: one module for every data format.
 //!
-//! JSONL today (one JSON object per line, blank lines ignored, a leading byte-order mark and
-//! `\r\n` line endings tolerated); CSV, Parquet and the Hugging Face cache plug in here later.
-//! Every malformed row (not UTF-8, not JSON, not an object) is reported with its file and line.
+//! The file format follows the extension (`.jsonl`, `.json`, `.csv`, `.parquet`, see
+//! [`super::formats`]); a dataset with a known layout (`format:`) has its rows checked and
+//! normalised on the way. Every malformed row (not UTF-8, not JSON, not an object, a ragged
+//! CSV record, a field the layout needs missing) is reported with its file and line (the
+//! 1-based row number for Parquet and `.json` arrays).
 //! The split fails with the full list unless the caller asked to skip bad rows, in which case
 //! the bad rows come back in `Rows::skipped` for the caller to report.
 
@@ -42,48 +44,21 @@ pub fn load_rows(
     source_name: &str,
     skip_bad_rows: bool,
 ) -> Result<Rows, TaskError> {
-    let format = source_name
-        .rsplit_once('.')
-        .map(|(_, ext)| ext)
-        .unwrap_or("");
-    if format != "jsonl" {
+    if super::formats::FileFormat::from_name(source_name).is_none() {
         return Err(TaskError::Format {
             dataset: dataset.name.clone(),
             split: split.to_string(),
             file: source_name.to_string(),
         });
     }
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let mut rows = Vec::new();
-    let mut bad = Vec::new();
-    for (i, raw) in bytes.split(|b| *b == b'\n').enumerate() {
-        let line = i + 1;
-        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-        let text = match std::str::from_utf8(raw) {
-            Ok(text) => text,
-            Err(e) => {
-                bad.push(BadRow {
-                    line,
-                    reason: format!("not valid UTF-8 (byte {})", e.valid_up_to() + 1),
-                });
-                continue;
-            }
-        };
-        if text.trim().is_empty() {
-            continue;
+    let parsed = super::formats::read(bytes, source_name, dataset.format).map_err(|e| {
+        TaskError::Unavailable {
+            dataset: dataset.name.clone(),
+            split: split.to_string(),
+            message: e.to_string(),
         }
-        match serde_json::from_str::<Value>(text) {
-            Ok(Value::Object(fields)) => rows.push(Row { line, fields }),
-            Ok(other) => bad.push(BadRow {
-                line,
-                reason: format!("expected a JSON object, found {}", json_kind(&other)),
-            }),
-            Err(e) => bad.push(BadRow {
-                line,
-                reason: format!("invalid JSON: {e}"),
-            }),
-        }
-    }
+    })?;
+    let (rows, bad) = (parsed.rows, parsed.bad);
     if !bad.is_empty() && !skip_bad_rows {
         return Err(TaskError::BadRows {
             dataset: dataset.name.clone(),
@@ -103,17 +78,6 @@ pub fn load_rows(
         rows,
         skipped: bad,
     })
-}
-
-fn json_kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 #[cfg(test)]
@@ -188,10 +152,12 @@ mod tests {
 
     #[test]
     fn unknown_formats_are_refused_by_name() {
-        let err = load_rows(&ds(), "test", b"q\nx\n", "t/test.csv", false).unwrap_err();
+        let err = load_rows(&ds(), "test", b"q\nx\n", "t/test.xlsx", false).unwrap_err();
         let text = err.to_string();
         assert!(
-            text.contains("t/test.csv") && text.contains("split `test`") && text.contains(".jsonl"),
+            text.contains("t/test.xlsx")
+                && text.contains("split `test`")
+                && text.contains(".jsonl"),
             "{text}"
         );
     }

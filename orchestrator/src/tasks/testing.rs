@@ -87,6 +87,10 @@ pub fn dataset_in(dir: &Path, yaml: &str) -> Dataset {
         filters: Vec::new(),
         repeats: raw.repeats.unwrap_or(1),
         chat: raw.chat.unwrap_or(true),
+        format: raw
+            .format
+            .as_deref()
+            .and_then(crate::catalog::DataLayout::parse),
         data: match missing {
             Some(reason) => DataState::Missing { reason },
             None => DataState::Ready {
