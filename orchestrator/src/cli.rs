@@ -125,6 +125,10 @@ pub struct RunArgs {
     /// Run code-generation datasets (pass@k) by executing the generated code in a sandbox.
     #[arg(long)]
     pub allow_code_execution: bool,
+    /// Like --allow-code-execution, and also on a host that cannot cut the sandboxed programs
+    /// off the network: model-written code could then reach the network. Off by default.
+    #[arg(long)]
+    pub allow_code_execution_with_network_access: bool,
     /// Prompts as chat messages (on) or plain text (off); default: the dataset and the model decide.
     #[arg(long, value_enum, value_name = "on|off")]
     pub chat_template: Option<ChatTemplate>,

@@ -66,6 +66,9 @@ pub struct RunConfig {
     pub fresh: bool,
     pub skip_bad_rows: bool,
     pub allow_code_execution: bool,
+    /// `--allow-code-execution-with-network-access`.
+    #[serde(default)]
+    pub allow_code_execution_with_network_access: bool,
     pub chat_template: Option<ChatTemplate>,
     pub catalog: Option<PathBuf>,
 }
@@ -96,7 +99,9 @@ impl RunConfig {
             seed: a.seed,
             fresh: a.fresh,
             skip_bad_rows: a.skip_bad_rows,
-            allow_code_execution: a.allow_code_execution,
+            allow_code_execution: a.allow_code_execution
+                || a.allow_code_execution_with_network_access,
+            allow_code_execution_with_network_access: a.allow_code_execution_with_network_access,
             chat_template: a.chat_template,
             catalog: g
                 .catalog
@@ -192,7 +197,10 @@ async fn run_with_store(
     // One sandbox for the run, opened before anything is recorded: a host that cannot
     // isolate model-written code refuses here.
     let sandbox = run::code::open_sandbox(
-        config.allow_code_execution,
+        crate::sandbox::ExecutionPolicy {
+            allow_code_execution: config.allow_code_execution,
+            allow_network_access: config.allow_code_execution_with_network_access,
+        },
         plan.datasets
             .iter()
             .filter_map(|d| catalog.datasets.get(&d.name)),

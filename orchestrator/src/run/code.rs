@@ -26,16 +26,12 @@ pub const DETAIL_KEY: &str = "execution_detail";
 /// The one sandbox of a run: `None` when code execution is off or no dataset needs it.
 /// Refuses (with the sandbox's error) when the host cannot isolate the program.
 pub fn open_sandbox<'a>(
-    allow_code_execution: bool,
+    policy: ExecutionPolicy,
     datasets: impl IntoIterator<Item = &'a Dataset>,
 ) -> Result<Option<Sandbox>, SandboxError> {
-    if !allow_code_execution || !datasets.into_iter().any(needs_code_execution) {
+    if !policy.allow_code_execution || !datasets.into_iter().any(needs_code_execution) {
         return Ok(None);
     }
-    let policy = ExecutionPolicy {
-        allow_code_execution: true,
-        allow_network_access: false,
-    };
     Sandbox::new(Limits::default(), policy).map(Some)
 }
 
@@ -214,7 +210,15 @@ mod tests {
     #[test]
     fn canonical_solution_passes_and_a_wrong_completion_fails_with_its_kind() {
         let (dataset, items) = shipped();
-        let sandbox = open_sandbox(true, [&dataset]).unwrap().unwrap();
+        let sandbox = open_sandbox(
+            ExecutionPolicy {
+                allow_code_execution: true,
+                allow_network_access: false,
+            },
+            [&dataset],
+        )
+        .unwrap()
+        .unwrap();
         let problems: Vec<HumanEvalProblem> = items
             .iter()
             .map(|i| problem(&dataset, i).unwrap())
