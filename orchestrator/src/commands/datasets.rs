@@ -362,31 +362,6 @@ pub fn options(args: &DatasetsArgs) -> TaskOptions {
     }
 }
 
-/// Split bytes through the catalog (embedded or on disk).
-struct CatalogSource;
-
-impl SplitSource for CatalogSource {
-    fn split_bytes<'a>(
-        &'a self,
-        dataset: &Dataset,
-        split: &str,
-    ) -> Result<(std::borrow::Cow<'a, [u8]>, String), tasks::TaskError> {
-        let bytes = crate::catalog::read_data_file(dataset, split).map_err(|e| {
-            tasks::TaskError::Unavailable {
-                dataset: dataset.name.clone(),
-                split: split.to_string(),
-                message: e.to_string(),
-            }
-        })?;
-        let name = dataset
-            .data_files
-            .get(split)
-            .map(|p| p.display().to_string())
-            .unwrap_or_default();
-        Ok((bytes, name))
-    }
-}
-
 /// A dataset given by file (`--file`) or lm-eval task (`--lm-eval-yaml`), if either was.
 pub fn outside_dataset(args: &DatasetsArgs) -> Result<Option<Dataset>, InputError> {
     let loaded = if let Some(path) = &args.file {
@@ -451,7 +426,7 @@ pub fn run(args: &DatasetsArgs, overlay: Option<&Path>, printer: &Printer) -> an
         ))
     })?;
     // The data files are read from the dataset's directory on disk.
-    let detail = detail(dataset, args.show, &options(args), &CatalogSource)
+    let detail = detail(dataset, args.show, &options(args), &tasks::CatalogSource)
         .map_err(|e| InputError(e.to_string()))?;
     print_detail(&detail, printer)?;
     Ok(crate::error::EXIT_OK)

@@ -180,7 +180,7 @@ mod tests {
                 limit: Some(2),
                 ..crate::tasks::TaskOptions::default()
             },
-            &super::super::CatalogSource,
+            &crate::tasks::CatalogSource,
         )
         .unwrap();
         (dataset, prepared.items)

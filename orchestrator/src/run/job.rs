@@ -8,7 +8,7 @@
 use super::child::Worker;
 use super::protocol::{EngineKind, FromWorker, ToWorker};
 use super::score::{self, ModelIdentity, Scorer, Unit};
-use super::{CatalogSource, DatasetReport, JobReport, JobSpec, RunEnv, code};
+use super::{DatasetReport, JobReport, JobSpec, RunEnv, code};
 use crate::catalog::Dataset;
 use crate::sandbox::{ExecutionPolicy, HumanEvalProblem};
 use crate::store::{JobStats, JobStatus, JobUpdate, NewJob, ResumeScope, SampleRow, Store, now_ms};
@@ -225,7 +225,8 @@ async fn prepare(
         skip_bad_rows: env.settings.skip_bad_rows,
         ..TaskOptions::default()
     };
-    let prepared = tasks::prepare(&dataset, &options, &CatalogSource).map_err(|e| e.to_string())?;
+    let prepared =
+        tasks::prepare(&dataset, &options, &tasks::CatalogSource).map_err(|e| e.to_string())?;
     let problems = if scorer.needs_execution() {
         prepared
             .items

@@ -25,7 +25,7 @@ pub mod worker;
 use crate::catalog::{Dataset, GenerationKwargs, Model};
 use crate::hardware::Gpu;
 use crate::store::{AggregateRow, JobStatus, SqliteStore};
-use crate::tasks::{self, ChatMode, SplitSource};
+use crate::tasks::ChatMode;
 use crate::telemetry::{Summary, Verdict};
 use progress::Progress;
 use protocol::EngineKind;
@@ -330,32 +330,6 @@ pub async fn execute(
     }
     reports.sort_by_key(|(i, _)| *i);
     Some(reports.into_iter().map(|(_, r)| r).collect())
-}
-
-/// Split bytes through the catalog (embedded or on disk).
-#[derive(Debug, Clone, Copy)]
-pub struct CatalogSource;
-
-impl SplitSource for CatalogSource {
-    fn split_bytes<'a>(
-        &'a self,
-        dataset: &Dataset,
-        split: &str,
-    ) -> Result<(std::borrow::Cow<'a, [u8]>, String), tasks::TaskError> {
-        let bytes = crate::catalog::read_data_file(dataset, split).map_err(|e| {
-            tasks::TaskError::Unavailable {
-                dataset: dataset.name.clone(),
-                split: split.to_string(),
-                message: e.to_string(),
-            }
-        })?;
-        let name = dataset
-            .data_files
-            .get(split)
-            .map(|p| p.display().to_string())
-            .unwrap_or_default();
-        Ok((bytes, name))
-    }
 }
 
 /// `--gen-kwargs key=value,...` overrides of every generation dataset's settings

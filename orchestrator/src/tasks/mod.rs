@@ -221,6 +221,31 @@ pub trait SplitSource {
     ) -> Result<(Cow<'a, [u8]>, String), TaskError>;
 }
 
+/// Split bytes through the catalog (embedded or on disk).
+#[derive(Debug, Clone, Copy)]
+pub struct CatalogSource;
+
+impl SplitSource for CatalogSource {
+    fn split_bytes<'a>(
+        &'a self,
+        dataset: &Dataset,
+        split: &str,
+    ) -> Result<(Cow<'a, [u8]>, String), TaskError> {
+        let bytes =
+            crate::catalog::read_data_file(dataset, split).map_err(|e| TaskError::Unavailable {
+                dataset: dataset.name.clone(),
+                split: split.to_string(),
+                message: e.to_string(),
+            })?;
+        let name = dataset
+            .data_files
+            .get(split)
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        Ok((bytes, name))
+    }
+}
+
 /// Reads a split's data file from disk: `data_files[split]` as given when it is absolute or
 /// already inside `dataset.dir`, otherwise relative to `dataset.dir`.
 #[derive(Debug, Clone, Copy, Default)]
