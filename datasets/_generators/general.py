@@ -9,112 +9,12 @@ Usage: python3 datasets/_generators/general.py          (rewrite the files)
        python3 datasets/_generators/general.py --check  (exit 1 if the files on disk differ)
 """
 
-import json
 import random
-import re
 import sys
-from pathlib import Path
+
+from common import dataset_files, emit
 
 SEED = 20261126
-ROOT = Path(__file__).resolve().parent.parent
-
-# ---------------------------------------------------------------- shared writer
-
-
-def jsonl(rows):
-    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
-
-
-def yaml_scalar(v):
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, float):
-        return format(v, ".12f").rstrip("0").rstrip(".") if "e" in repr(v) else repr(v)
-    if isinstance(v, int):
-        return repr(v)
-    return json.dumps(v, ensure_ascii=False)
-
-
-def yaml_block(obj, indent=0):
-    """A small YAML emitter: mappings and lists of mappings as blocks, other lists in flow
-    style, strings as JSON (a JSON string is a valid YAML double-quoted scalar)."""
-    pad = " " * indent
-    out = []
-    for key, value in obj.items():
-        if isinstance(value, dict):
-            out.append(f"{pad}{key}:\n" + yaml_block(value, indent + 2))
-        elif isinstance(value, list) and value and isinstance(value[0], dict):
-            out.append(f"{pad}{key}:\n")
-            for item in value:
-                body = yaml_block(item, indent + 4)
-                out.append(f"{pad}  - " + body[indent + 4:])
-        elif isinstance(value, list):
-            out.append(f"{pad}{key}: [" + ", ".join(yaml_scalar(x) for x in value) + "]\n")
-        else:
-            out.append(f"{pad}{key}: {yaml_scalar(value)}\n")
-    return "".join(out)
-
-
-FIELD = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)")
-
-
-def validate(name, manifest, test, fewshot, min_items):
-    templates = [manifest["doc_to_text"], manifest["doc_to_target"]]
-    if isinstance(manifest.get("doc_to_choice"), str):
-        templates.append(manifest["doc_to_choice"])
-    fields = {m for t in templates for m in FIELD.findall(t)}
-    assert len(test) >= min_items, f"{name}: {len(test)} test items < {min_items}"
-    assert 3 <= len(fewshot) <= 5, f"{name}: {len(fewshot)} few-shot items"
-    for split, rows in (("test", test), ("fewshot", fewshot)):
-        for i, row in enumerate(rows):
-            missing = fields - row.keys()
-            assert not missing, f"{name}/{split}[{i}]: missing fields {missing}"
-            if manifest["output_type"] == "multiple_choice":
-                choices = row["choices"]
-                assert 2 <= len(choices) <= 10, f"{name}/{split}[{i}]: {len(choices)} choices"
-                assert len(set(choices)) == len(choices), f"{name}/{split}[{i}]: repeated choice"
-                assert isinstance(row["gold"], int) and 0 <= row["gold"] < len(choices)
-    key = lambda r: json.dumps({k: v for k, v in r.items() if k != "task_id"}, sort_keys=True)
-    keys = [key(r) for r in test]
-    assert len(set(keys)) == len(keys), f"{name}: duplicate test items"
-    assert not set(keys) & {key(r) for r in fewshot}, f"{name}: few-shot item in test"
-    # The same question may be asked of different items (with a different answer); what may
-    # not repeat is a question together with its answer.
-    def text_key(r):
-        answer = r["choices"][r["gold"]] if "gold" in r else None
-        return json.dumps([r.get(k) for k in ("prompt", "question", "code", "passage")] + [answer])
-
-    test_keys = [text_key(r) for r in test]
-    assert len(set(test_keys)) == len(test_keys), f"{name}: repeated question in test"
-    assert not set(test_keys) & {text_key(r) for r in fewshot}, f"{name}: few-shot question in test"
-
-
-def dataset_files(name, manifest, test, fewshot, card, min_items=50):
-    validate(name, manifest, test, fewshot, min_items)
-    return {
-        f"{name}/manifest.yaml": yaml_block(manifest),
-        f"{name}/test.jsonl": jsonl(test),
-        f"{name}/fewshot.jsonl": jsonl(fewshot),
-        f"{name}/README.md": card,
-    }
-
-
-def emit(files, check):
-    differ = []
-    for rel, text in sorted(files.items()):
-        path = ROOT / rel
-        data = text.encode("utf-8")
-        if check:
-            if not path.exists() or path.read_bytes() != data:
-                differ.append(rel)
-        else:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(data)
-    if check:
-        for rel in differ:
-            print(f"differs: datasets/{rel}", file=sys.stderr)
-        return 1 if differ else 0
-    return 0
 
 
 def mc_manifest(task, description, doc_to_text, metrics):
