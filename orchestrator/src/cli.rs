@@ -72,14 +72,22 @@ pub struct RunArgs {
     pub category: Option<String>,
     #[command(flatten)]
     pub engine: EngineArgs,
-    /// Evaluate one model instead of a category: a checkpoint directory or a catalog id.
+    /// Evaluate one model instead of a category: a checkpoint directory, a catalog id, or the
+    /// base URL of an OpenAI-compatible server (`http://host:8000/v1`, with
+    /// --served-model-name).
     #[arg(
         long,
-        value_name = "PATH_OR_ID",
+        value_name = "PATH_OR_ID_OR_URL",
         conflicts_with = "category",
         requires = "datasets"
     )]
     pub model: Option<String>,
+    /// With `--model URL`: the model name the server serves (as listed by its `/v1/models`).
+    #[arg(long, value_name = "NAME", requires = "model")]
+    pub served_model_name: Option<String>,
+    /// With `--model URL`: the environment variable holding the server's API key.
+    #[arg(long, value_name = "VAR", requires = "model")]
+    pub api_key_env: Option<String>,
     /// Only these models of the category (comma-separated ids).
     #[arg(long, value_delimiter = ',', value_name = "A,B")]
     pub models: Vec<String>,

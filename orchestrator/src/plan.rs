@@ -360,8 +360,9 @@ fn job_plan(model: &Model, ctx: &Context<'_>) -> (JobPlan, schedule::Job) {
         Some(tp) => route::forced_tensor_parallel(&subject, ctx.inv, tp),
         None => route::choose(&subject, ctx.inv),
     };
-    let runnable =
-        assay_engines::supported_architectures().contains(&model.arch.architecture.as_str());
+    // A served model runs on its server, whatever its architecture.
+    let runnable = route.engine == Engine::Remote
+        || assay_engines::supported_architectures().contains(&model.arch.architecture.as_str());
     let (mut prefill, mut decode) = (0u64, 0u64);
     for &(d, samples) in &ctx.scored {
         let (p, g) = tokens_per_sample(d, settings.max_seq_len);
@@ -545,6 +546,7 @@ fn attach_schedule(jobs: &mut [JobPlan], s: &schedule::Schedule, slots: &[Slot])
 fn totals(jobs: &[JobPlan]) -> Totals {
     let download_bytes = jobs
         .iter()
+        .filter(|j| j.engine != Engine::Remote)
         .map(|j| match j.checkpoint {
             CheckpointState::Missing { download_bytes, .. } => download_bytes,
             CheckpointState::OnDisk { .. } => 0,

@@ -5,9 +5,10 @@
 //! - local checkpoints: numbers read from a Hugging Face cache snapshot.
 //! - `history`: the read commands over a database of synthetic runs (history, show, compare,
 //!   export, report).
-//! - run: end-to-end evaluation runs (`run.rs`).
+//! - run: end-to-end evaluation runs (`run.rs`), of served models too (`remote.rs`).
 
 mod history;
+mod remote;
 mod run;
 mod serve;
 mod util;

@@ -894,6 +894,7 @@ fn data_parallel_replicas_share_a_models_samples() {
             estimated_s: None,
             datasets: vec![dataset],
             existing_job: None,
+            remote: None,
         };
         let report = job::run_job(env, spec).await;
         store.close().await;

@@ -110,3 +110,55 @@ fn copy_tree(from: &Path, to: &Path) {
         }
     }
 }
+
+/// A micro checkpoint of the engine tests.
+pub fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("../engines/tests/fixtures/{name}"))
+}
+
+/// A running `assay serve` on a loopback port, killed on drop.
+pub struct Served {
+    child: std::process::Child,
+    /// `host:port`.
+    pub addr: String,
+}
+
+impl Served {
+    /// Serves `model` (a checkpoint directory) with extra `assay serve` flags.
+    pub fn start(model: &Path, extra: &[&str]) -> Served {
+        use std::io::{BufRead, BufReader};
+        let mut child = Command::new(env!("CARGO_BIN_EXE_assay"))
+            .arg("serve")
+            .arg(model)
+            .args(["--port", "0", "--quiet"])
+            .args(extra)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .expect("start assay serve");
+        let mut line = String::new();
+        let stdout = child.stdout.take().expect("stdout");
+        BufReader::new(stdout).read_line(&mut line).expect("read");
+        let url = line
+            .split_whitespace()
+            .last()
+            .unwrap_or_else(|| panic!("no address printed: {line:?}"))
+            .to_string();
+        let addr = url
+            .trim_start_matches("http://")
+            .trim_end_matches("/v1")
+            .to_string();
+        Served { child, addr }
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://{}/v1", self.addr)
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -367,6 +367,14 @@ async fn score_one(
     req: LoglikelihoodRequest,
 ) -> Result<LoglikelihoodResult, RequestError> {
     let start = Instant::now();
+    if chat_messages(&req.context).is_some() {
+        return Err(RequestError::Inference(
+            "log-likelihoods of chat messages are not available over an OpenAI-compatible API \
+             (the server does not expose its rendered chat template): score this dataset with \
+             plain prompts (--chat-template off)"
+                .into(),
+        ));
+    }
     // lm-eval: trailing whitespace of the context belongs to the continuation.
     let boundary = req.context.trim_end().chars().count();
     let prompt = format!("{}{}", req.context, req.continuation);

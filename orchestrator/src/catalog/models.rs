@@ -234,8 +234,11 @@ fn check_model(
             ),
         ));
     }
-    if m.hf_repo.is_none() && m.path.is_none() {
-        return Err(invalid("id", "needs `hf_repo` or `path` (or both)".into()));
+    if m.hf_repo.is_none() && m.path.is_none() && m.endpoint.is_none() {
+        return Err(invalid(
+            "id",
+            "needs `hf_repo` or `path` (or both), or an `endpoint` that serves it".into(),
+        ));
     }
     if let Some(repo) = &m.hf_repo {
         let parts: Vec<&str> = repo.split('/').collect();
@@ -292,7 +295,7 @@ fn check_model(
 }
 
 /// Checks `endpoint:`; errors are `(field, message)`.
-fn check_endpoint(
+pub(crate) fn check_endpoint(
     e: &super::raw::RawEndpoint,
     id: &str,
 ) -> Result<super::types::Endpoint, (&'static str, String)> {

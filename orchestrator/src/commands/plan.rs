@@ -164,6 +164,19 @@ fn job_row(j: &JobPlan) -> Vec<String> {
 
 fn print_job(j: &JobPlan, printer: &Printer) -> anyhow::Result<()> {
     let s = &j.settings;
+    if let Some(ep) = j.endpoint.as_ref().filter(|_| j.engine == Engine::Remote) {
+        // Served elsewhere: no local memory, time or checkpoint to show.
+        let key = ep
+            .api_key_env
+            .as_ref()
+            .map_or("no API key".to_string(), |v| format!("API key from ${v}"));
+        printer.line(format!("\n{} ({}, served)", j.model, j.architecture))?;
+        printer.line(format!(
+            "  endpoint: {} model `{}` ({key}, {} requests in flight)",
+            ep.base_url, ep.served_model_name, ep.concurrency
+        ))?;
+        return printer.line(format!("  route: {}", j.reason));
+    }
     printer.line(format!(
         "\n{} ({}, {}, seq {}, batch {}, prefill chunk {})",
         j.model,
@@ -173,22 +186,8 @@ fn print_job(j: &JobPlan, printer: &Printer) -> anyhow::Result<()> {
         s.batch,
         s.prefill_chunk
     ))?;
-    match j.endpoint.as_ref().filter(|_| j.engine == Engine::Remote) {
-        Some(ep) => {
-            let key = ep
-                .api_key_env
-                .as_ref()
-                .map_or("no API key".to_string(), |v| format!("API key from ${v}"));
-            printer.line(format!(
-                "  endpoint: {} model `{}` ({key}, {} requests in flight)",
-                ep.base_url, ep.served_model_name, ep.concurrency
-            ))?;
-        }
-        None => {
-            for line in &j.arithmetic {
-                printer.line(format!("  {line}"))?;
-            }
-        }
+    for line in &j.arithmetic {
+        printer.line(format!("  {line}"))?;
     }
     printer.line(format!("  route: {}", j.reason))?;
     printer.line(format!("  time: {}", j.estimate))?;

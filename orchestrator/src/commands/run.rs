@@ -71,6 +71,12 @@ pub struct RunConfig {
     pub allow_code_execution_with_network_access: bool,
     pub chat_template: Option<ChatTemplate>,
     pub catalog: Option<PathBuf>,
+    /// `--served-model-name` (with `--model URL`).
+    #[serde(default)]
+    pub served_model_name: Option<String>,
+    /// `--api-key-env` (with `--model URL`): the variable's name, never its value.
+    #[serde(default)]
+    pub api_key_env: Option<String>,
 }
 
 impl RunConfig {
@@ -107,6 +113,8 @@ impl RunConfig {
                 .catalog
                 .as_ref()
                 .map(|p| std::path::absolute(p).unwrap_or(p.clone())),
+            served_model_name: a.served_model_name.clone(),
+            api_key_env: a.api_key_env.clone(),
         }
     }
 }
@@ -398,7 +406,11 @@ fn select(catalog: &mut Catalog, c: &RunConfig) -> Result<String, InputError> {
             category.datasets.clone(),
         )
     } else if let Some(m) = &c.model {
-        let id = adhoc_model(catalog, m)?;
+        let id = if m.starts_with("http://") || m.starts_with("https://") {
+            served_model(catalog, m, c)?
+        } else {
+            adhoc_model(catalog, m)?
+        };
         ("run".to_string(), vec![id], Vec::new())
     } else {
         return Err(InputError(
@@ -452,6 +464,67 @@ fn select(catalog: &mut Catalog, c: &RunConfig) -> Result<String, InputError> {
         },
     );
     Ok(run_name)
+}
+
+/// A model given by `--model URL`: the server's model, added to the catalog with an endpoint
+/// (the plan routes it to the remote engine).
+fn served_model(catalog: &mut Catalog, url: &str, c: &RunConfig) -> Result<String, InputError> {
+    let Some(name) = c.served_model_name.clone() else {
+        return Err(InputError(format!(
+            "--model {url} names a server: add --served-model-name NAME (a model its \
+             /v1/models lists)"
+        )));
+    };
+    let raw = catalog::raw::RawEndpoint {
+        base_url: url.to_string(),
+        served_model_name: Some(name.clone()),
+        api_key_env: c.api_key_env.clone(),
+        concurrency: None,
+    };
+    let endpoint = catalog::models::check_endpoint(&raw, &name).map_err(|(field, message)| {
+        let flag = if field == "endpoint.api_key_env" {
+            "--api-key-env"
+        } else {
+            "--model"
+        };
+        InputError(format!("{flag}: {message}"))
+    })?;
+    let id = if catalog.models.contains_key(&name) {
+        format!("{name}@{}", endpoint.base_url)
+    } else {
+        name
+    };
+    catalog.models.insert(
+        id.clone(),
+        Model {
+            id: id.clone(),
+            hf_repo: None,
+            revision: "served".into(),
+            path: None,
+            dtype: DType::Bf16,
+            // Generation goes through the server's chat template when the dataset asks for it.
+            chat: true,
+            arch: catalog::Arch {
+                architecture: "served".into(),
+                params: 0,
+                layers: 0,
+                hidden: 0,
+                heads: 0,
+                kv_heads: 0,
+                head_dim: 0,
+                intermediate: 0,
+                vocab: 0,
+                tied_embeddings: false,
+                max_positions: 0,
+                sliding_window: None,
+                experts: None,
+            },
+            note: None,
+            endpoint: Some(endpoint),
+            origin: Origin::User(PathBuf::from(url)),
+        },
+    );
+    Ok(id)
 }
 
 /// A model given by `--model`: a catalog id, or a checkpoint directory added as a model.
@@ -603,14 +676,10 @@ fn job_specs(
                 route::Engine::TensorParallel => {
                     (Some(run::protocol::EngineKind::TensorParallel), None)
                 }
-                route::Engine::Remote => (
-                    None,
-                    Some(
-                        "evaluating a remote endpoint through `assay run` is not yet available \
-                         (the plan routes it; `assay serve` and the remote engine exist)"
-                            .to_string(),
-                    ),
-                ),
+                route::Engine::Remote if model.endpoint.is_some() => {
+                    (Some(run::protocol::EngineKind::Remote), None)
+                }
+                route::Engine::Remote => (None, Some("routed remote without an endpoint".into())),
                 route::Engine::Unplaceable => {
                     (None, Some(format!("cannot be placed: {}", j.reason)))
                 }
@@ -623,7 +692,16 @@ fn job_specs(
             .filter(|p| p.model == j.model)
             .map(|p| p.devices.clone())
             .collect();
-        if replicas.is_empty() && blocked.is_none() {
+        let remote = model
+            .endpoint
+            .as_ref()
+            .filter(|_| j.engine == route::Engine::Remote)
+            .map(|e| e.remote_config());
+        if let Some(r) = &remote {
+            // Jobs on one server take turns; jobs on other servers or local devices run
+            // beside them.
+            replicas = vec![vec![format!("remote:{}", r.base_url)]];
+        } else if replicas.is_empty() && blocked.is_none() {
             replicas.push(j.devices.clone());
         }
         let gpus = inv
@@ -637,8 +715,12 @@ fn job_specs(
             CheckpointState::Missing { .. } => None,
         };
         let dtype = dtype_flag.unwrap_or(j.settings.dtype);
+        let weights_hash = match &remote {
+            Some(r) => Some(remote_fingerprint(r)),
+            None => checkpoint.as_deref().map(weights_fingerprint),
+        };
         out.push(JobSpec {
-            weights_hash: checkpoint.as_deref().map(weights_fingerprint),
+            weights_hash,
             model: model.clone(),
             checkpoint,
             engine,
@@ -647,14 +729,33 @@ fn job_specs(
             replicas,
             gpus,
             load_dtype: assay_engines::DType::parse(dtype.as_str()),
-            dtype: dtype.as_str().to_string(),
-            memory_estimate: j.memory.total,
+            // The server decides the precision of a served model.
+            dtype: if remote.is_some() {
+                "server".to_string()
+            } else {
+                dtype.as_str().to_string()
+            },
+            // A served model uses no local memory.
+            memory_estimate: if remote.is_some() { 0 } else { j.memory.total },
             estimated_s: j.start_s.zip(j.end_s).map(|(s, e)| e - s),
             datasets: datasets.clone(),
             existing_job: existing.get(&j.model).copied(),
+            remote,
         });
     }
     out
+}
+
+/// What identifies a served model's weights from the outside: the server and the name it
+/// serves them under. A server that swaps the weights behind the same name cannot be told
+/// apart; pass `--fresh` after redeploying.
+fn remote_fingerprint(r: &assay_engines::RemoteConfig) -> String {
+    let mut h = Sha256::new();
+    h.update(b"remote\0");
+    h.update(r.base_url.as_bytes());
+    h.update(b"\0");
+    h.update(r.model.as_bytes());
+    crate::store::sha256_hex(&h.finalize())
 }
 
 /// A cheap fingerprint of a checkpoint's weights: per file (sorted) its name, size and the

@@ -94,7 +94,10 @@ fn job_summary(
         (false, Some(u)) => format!("used: GPUs averaged {u:.1}% busy"),
     });
     JobSummary {
-        memory_measured_bytes: job.memory_measured_bytes.or(telemetry_peak),
+        // A remote job's readings are its HTTP client's, not the model's.
+        memory_measured_bytes: job
+            .memory_measured_bytes
+            .or(telemetry_peak.filter(|_| job.engine != "remote")),
         mean_util_pct: mean_util,
         telemetry_readings: mine.len(),
         gpu_verdict,

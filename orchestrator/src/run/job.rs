@@ -114,7 +114,9 @@ pub async fn run_job(env: Arc<RunEnv>, spec: JobSpec) -> JobReport {
                     if env.stop.load(Ordering::SeqCst) {
                         break;
                     }
-                    match run_dataset(&env, job_id, r, workers, bar.as_ref(), &mut stats).await {
+                    let per = spec.requests_per_batch(env.settings.batch_size);
+                    match run_dataset(&env, job_id, r, workers, per, bar.as_ref(), &mut stats).await
+                    {
                         Ok(back) => workers = back,
                         Err(e) => {
                             report.fail(e);
@@ -171,7 +173,8 @@ async fn job_row(env: &RunEnv, spec: &JobSpec) -> Result<i64, crate::store::Stor
             dtype: spec.dtype.clone(),
             tp: spec.tp.max(1) as i64,
             devices: spec.gpus.iter().map(|g| i64::from(g.index)).collect(),
-            memory_estimate_bytes: Some(spec.memory_estimate as i64),
+            memory_estimate_bytes: (spec.engine != Some(EngineKind::Remote))
+                .then_some(spec.memory_estimate as i64),
             status: JobStatus::Pending,
         })
         .await
@@ -220,7 +223,7 @@ async fn prepare(
     env.settings.gen_kwargs.apply(&mut dataset.generation);
     let options = TaskOptions {
         num_fewshot: env.settings.num_fewshot,
-        chat: env.settings.chat.resolve(dataset.chat, spec.model.chat),
+        chat: chat_prompts(env, spec, &dataset)?,
         limit: env.settings.limit.map(|l| l as usize),
         skip_bad_rows: env.settings.skip_bad_rows,
         ..TaskOptions::default()
@@ -283,6 +286,27 @@ async fn prepare(
     }))
 }
 
+/// Whether the dataset's prompts are chat messages for this job. A server scores only plain
+/// prompts (log-likelihoods come from `/v1/completions` with `echo`; the chat template stays
+/// on the server), so log-likelihood datasets on a remote engine use plain prompts, as
+/// lm-evaluation-harness's `local-completions` does; forcing chat there is refused.
+fn chat_prompts(env: &RunEnv, spec: &JobSpec, dataset: &Dataset) -> Result<bool, String> {
+    let chat = env.settings.chat.resolve(dataset.chat, spec.model.chat);
+    let scores_likelihoods = dataset.output_type != crate::catalog::OutputType::GenerateUntil;
+    if !(chat && scores_likelihoods && spec.engine == Some(EngineKind::Remote)) {
+        return Ok(chat);
+    }
+    if env.settings.chat == tasks::ChatMode::On {
+        return Err(format!(
+            "dataset `{}` scores log-likelihoods, which a served model gives only for plain \
+             prompts (the server's chat template is not exposed): run it with \
+             --chat-template off or auto",
+            dataset.name
+        ));
+    }
+    Ok(false)
+}
+
 /// Start and load one worker per replica.
 async fn start_workers(
     env: &RunEnv,
@@ -293,8 +317,10 @@ async fn start_workers(
     let Some(engine) = spec.engine else {
         return Err("no engine for this job".into());
     };
-    let Some(dir) = &spec.checkpoint else {
-        return Err("no checkpoint on disk".into());
+    let model = match (&spec.remote, &spec.checkpoint) {
+        (Some(r), _) if engine == EngineKind::Remote => format!("{} at {}", r.model, r.base_url),
+        (_, Some(dir)) => dir.display().to_string(),
+        (_, None) => return Err("no checkpoint on disk".into()),
     };
     let mut workers = Vec::new();
     for devices in &spec.replicas {
@@ -312,15 +338,16 @@ async fn start_workers(
         }
         let options = LoadOptions {
             dtype: spec.load_dtype,
-            max_batch_size: env.settings.batch_size.max(1) as usize,
+            max_batch_size: spec.requests_per_batch(env.settings.batch_size),
             max_seq_len: env.settings.max_seq_len.map(|n| n as usize),
             ..LoadOptions::default()
         };
         let load = ToWorker::Load {
-            model: dir.display().to_string(),
+            model: model.clone(),
             engine,
             devices: specs,
             options,
+            remote: spec.remote.clone(),
         };
         let reply = match w.send(&load).await {
             Ok(()) => w.recv().await,
@@ -369,10 +396,10 @@ async fn run_dataset(
     job_id: i64,
     r: &Ready,
     workers: Vec<Worker>,
+    per: usize,
     bar: Option<&super::progress::JobBar>,
     stats: &mut Stats,
 ) -> Result<Vec<Worker>, String> {
-    let per = env.settings.batch_size.max(1) as usize;
     let queue: VecDeque<Vec<usize>> = r.pending.chunks(per).map(|c| c.to_vec()).collect();
     let queue = Arc::new(Mutex::new(queue));
     // Shared, read-only view of this dataset for the replica tasks.
@@ -632,8 +659,13 @@ async fn finish(
     }
     let mut memory = None;
     if let Some((s, verdicts)) = summary {
-        memory = s.peak_gpu_mem_bytes.or(s.peak_rss_bytes);
-        report.verdicts = verdicts;
+        if report.engine == EngineKind::Remote.as_str() {
+            // The worker is an HTTP client: its memory says nothing about the model's.
+            report.verdicts = vec![("remote".to_string(), Verdict::Remote)];
+        } else {
+            memory = s.peak_gpu_mem_bytes.or(s.peak_rss_bytes);
+            report.verdicts = verdicts;
+        }
         report.telemetry = Some(s);
     }
     report.memory_measured = memory;
@@ -673,7 +705,7 @@ fn job_stats(env: &RunEnv, job_id: i64, report: &JobReport) -> JobStats {
         .verdicts
         .iter()
         .map(|(device, v)| match v {
-            Verdict::Cpu => v.describe(),
+            Verdict::Cpu | Verdict::Remote => v.describe(),
             _ => format!("{device}: {}", v.describe()),
         })
         .collect::<Vec<_>>()
@@ -693,7 +725,12 @@ fn job_stats(env: &RunEnv, job_id: i64, report: &JobReport) -> JobStats {
         latency_p50_ms: t.filter(|t| t.latency.count > 0).map(|t| ms(t.latency.p50)),
         latency_p95_ms: t.filter(|t| t.latency.count > 0).map(|t| ms(t.latency.p95)),
         latency_p99_ms: t.filter(|t| t.latency.count > 0).map(|t| ms(t.latency.p99)),
-        peak_rss_bytes: report.telemetry.as_ref().and_then(|s| s.peak_rss_bytes),
+        // A remote job's worker is an HTTP client: its RSS is not the model's memory.
+        peak_rss_bytes: report
+            .telemetry
+            .as_ref()
+            .filter(|_| report.engine != EngineKind::Remote.as_str())
+            .and_then(|s| s.peak_rss_bytes),
         gpu_verdict: (!verdict.is_empty()).then_some(verdict),
         detail: t
             .and_then(|t| serde_json::to_value(t).ok())

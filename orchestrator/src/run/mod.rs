@@ -91,6 +91,8 @@ pub struct JobSpec {
     pub datasets: Vec<Dataset>,
     /// Continue this job (resume of a run) instead of recording a new one.
     pub existing_job: Option<i64>,
+    /// The server of a [`EngineKind::Remote`] job.
+    pub remote: Option<assay_engines::RemoteConfig>,
 }
 
 impl JobSpec {
@@ -98,6 +100,17 @@ impl JobSpec {
         match self.engine {
             Some(e) => e.as_str(),
             None => "none",
+        }
+    }
+
+    /// Requests sent to the engine at once: the run's batch size, or for a remote server at
+    /// least its concurrency limit (the remote engine keeps that many requests in flight
+    /// within one call).
+    pub fn requests_per_batch(&self, batch_size: u64) -> usize {
+        let base = batch_size.max(1) as usize;
+        match (&self.engine, &self.remote) {
+            (Some(EngineKind::Remote), Some(r)) => base.max(r.concurrency.max(1)),
+            _ => base,
         }
     }
 

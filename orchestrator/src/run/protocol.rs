@@ -7,7 +7,8 @@
 
 use crate::tasks::Prompt;
 use assay_engines::{
-    EngineInfo, EngineTelemetry, GenerateResult, LoadOptions, LoglikelihoodResult, Sampling,
+    EngineInfo, EngineTelemetry, GenerateResult, LoadOptions, LoglikelihoodResult, RemoteConfig,
+    Sampling,
 };
 use serde::{Deserialize, Serialize};
 
@@ -17,6 +18,8 @@ use serde::{Deserialize, Serialize};
 pub enum EngineKind {
     Lightweight,
     TensorParallel,
+    /// An OpenAI-compatible server; the worker is its client.
+    Remote,
 }
 
 impl EngineKind {
@@ -24,6 +27,7 @@ impl EngineKind {
         match self {
             EngineKind::Lightweight => "lightweight",
             EngineKind::TensorParallel => "tensor_parallel",
+            EngineKind::Remote => "remote",
         }
     }
 }
@@ -33,12 +37,16 @@ impl EngineKind {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ToWorker {
     Load {
-        /// A checkpoint directory or hub-cache id.
+        /// A checkpoint directory or hub-cache id (for a remote engine: a label).
         model: String,
         engine: EngineKind,
         /// Devices of the job (one for lightweight, `tp` for tensor-parallel).
         devices: Vec<assay_engines::DeviceSpec>,
         options: LoadOptions,
+        /// Where the server is, for [`EngineKind::Remote`] (the API key stays in the
+        /// environment, named by `api_key_env`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        remote: Option<RemoteConfig>,
     },
     Run {
         batch: u64,

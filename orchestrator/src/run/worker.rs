@@ -11,16 +11,17 @@ use super::protocol::{EngineKind, FromWorker, Op, Outcome, ToWorker, WorkItem, i
 use crate::tasks::Prompt;
 use assay_engines::{
     ChatMessage, DeviceSpec, Engine, EngineError, GenerateRequest, LoadOptions,
-    LoglikelihoodRequest,
+    LoglikelihoodRequest, RemoteConfig, RemoteEngine,
 };
 use std::io::{BufRead, Write};
 
-/// The one place an engine is constructed for a job. Tensor-parallel jobs plug in here.
+/// The one place an engine is constructed for a job.
 pub fn load_engine(
     kind: EngineKind,
     model: &str,
     devices: &[DeviceSpec],
     options: LoadOptions,
+    remote: Option<RemoteConfig>,
 ) -> Result<Box<dyn Engine>, EngineError> {
     match kind {
         EngineKind::Lightweight => {
@@ -29,6 +30,12 @@ pub fn load_engine(
         }
         EngineKind::TensorParallel => {
             assay_engines::load_tensor_parallel(model, devices.len(), devices, options)
+        }
+        EngineKind::Remote => {
+            let cfg = remote.ok_or_else(|| {
+                EngineError::Device(format!("remote job `{model}` came without an endpoint"))
+            })?;
+            Ok(Box::new(RemoteEngine::connect(cfg)?))
         }
     }
 }
@@ -63,9 +70,10 @@ pub fn serve() -> std::io::Result<()> {
                 engine: kind,
                 devices,
                 options,
+                remote,
             } => {
                 chunk = options.max_batch_size.max(1);
-                match load_engine(kind, &model, &devices, options) {
+                match load_engine(kind, &model, &devices, options, remote) {
                     Ok(e) => {
                         let info = Box::new(e.info().clone());
                         engine = Some(e);
@@ -352,6 +360,7 @@ mod tests {
             dir,
             &[DeviceSpec::Cpu, DeviceSpec::Cpu],
             LoadOptions::default(),
+            None,
         )
         .unwrap();
         let out = engine.loglikelihood(&[assay_engines::LoglikelihoodRequest {
@@ -365,6 +374,7 @@ mod tests {
             dir,
             &[DeviceSpec::Cuda(0), DeviceSpec::Cuda(1)],
             LoadOptions::default(),
+            None,
         )
         .err()
         .unwrap();

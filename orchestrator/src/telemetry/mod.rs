@@ -52,10 +52,13 @@ pub enum Verdict {
     },
     /// No readings to judge from.
     Unknown,
+    /// The model ran on a remote server: only client-side timings exist.
+    Remote,
 }
 
 impl Verdict {
-    /// One line for tables: `cpu`, `gpu used (+3.2 GiB, +85 W)`, `gpu idle (...)`, `unknown`.
+    /// One line for tables: `cpu`, `gpu used (+3.2 GiB, +85 W)`, `gpu idle (...)`, `unknown`,
+    /// `remote (...)`.
     pub fn describe(&self) -> String {
         let gib = |b: i64| b as f64 / (1u64 << 30) as f64;
         match self {
@@ -77,6 +80,7 @@ impl Verdict {
                 power_delta_w
             ),
             Verdict::Unknown => "unknown (no readings)".into(),
+            Verdict::Remote => "remote (server-side; client timings only)".into(),
         }
     }
 }
