@@ -13,7 +13,7 @@ import random
 import subprocess
 import sys
 
-from common import dataset_files, emit
+from common import dataset_files, emit, mc_manifest, mc_rows
 
 SEED = 20261123
 TIMEOUT_S = 10
@@ -522,29 +522,14 @@ CONCEPTS = [
 
 def code_concepts():
     rng = random.Random(SEED + 2)
-    rows = []
-    for question, right, wrong in CONCEPTS:
-        choices = [right] + list(wrong)
-        rng.shuffle(choices)
-        rows.append({"question": question, "choices": choices, "gold": choices.index(right)})
+    rows = mc_rows(rng, CONCEPTS)
     fewshot, test = rows[:4], rows[4:]
-    manifest = {
-        "task": "code_concepts",
-        "description": "The following are multiple-choice questions about Python and algorithms.\n\n",
-        "data_files": {"test": "test.jsonl", "fewshot": "fewshot.jsonl"},
-        "test_split": "test",
-        "fewshot_split": "fewshot",
-        "output_type": "multiple_choice",
-        "doc_to_text": "Question: {{ question }}\nAnswer:",
-        "doc_to_target": "{{ gold }}",
-        "doc_to_choice": "{{ choices }}",
-        "target_delimiter": " ",
-        "fewshot_delimiter": "\n\n",
-        "num_fewshot": 3,
-        "metric_list": [{"metric": "acc", "aggregation": "mean", "higher_is_better": True},
-                        {"metric": "acc_norm", "aggregation": "mean", "higher_is_better": True}],
-        "version": "1.0",
-    }
+    manifest = mc_manifest(
+        "code_concepts",
+        'The following are multiple-choice questions about Python and algorithms.\n\n',
+        'Question: {{ question }}\nAnswer:',
+        ['acc', 'acc_norm'],
+    )
     card = f"""# code_concepts
 
 Measures knowledge of Python semantics and basic algorithms: the cost of common operations (dict and set lookup, list insertion, heap operations, binary search, sorting), the behaviour of the language (floor division and modulo with negative numbers, banker's rounding, identity versus equality, default arguments evaluated once, aliasing, scoping rules, exception types) and textbook algorithm facts (BFS uses a queue, Dijkstra needs non-negative weights, a tree with n nodes has n - 1 edges). Each of the {len(test)} test and {len(fewshot)} few-shot items is a four-choice question scored by comparing the log-likelihood of the choices (`acc`, and `acc_norm` normalised by length). The questions and wrong answers were written for this project and checked against CPython 3.11 behaviour; `datasets/_generators/code.py` shuffles the choice order with a fixed seed and writes the files. Known limits: some answers are CPython-specific (Timsort, the default recursion limit of 1000), complexity answers assume the usual average-case meaning unless the question says worst case, and a small hand-written set has a few near-duplicate themes.

@@ -12,6 +12,9 @@
   `yaml_block` (a YAML emitter that writes plain lists in flow style), `check_rows` (asserts on
   split sizes, template fields, choices and repeats), `dataset_files` (one dataset's four files)
   and `emit` (writes the files, or with `--check` returns 1 and lists the ones that differ).
+- Multiple choice: `mc_manifest` (the manifest every multiple-choice dataset here shares:
+  `{{ choices }}` and `{{ gold }}`, 3-shot from a `fewshot` split) and `mc_rows` (shuffles each
+  question's choices with the generator's seeded rng).
 
 Standard library only (Python 3.11).
 """
@@ -323,3 +326,40 @@ def emit(files, check):
             print(f"differs: datasets/{rel}", file=sys.stderr)
         return 1 if differ else 0
     return 0
+
+
+# --------------------------------------------------------------------------------------------
+# Multiple choice
+# --------------------------------------------------------------------------------------------
+
+
+def mc_manifest(task, description, doc_to_text, metrics):
+    manifest = {
+        "task": task,
+        "description": description,
+        "data_files": {"test": "test.jsonl", "fewshot": "fewshot.jsonl"},
+        "test_split": "test",
+        "fewshot_split": "fewshot",
+        "output_type": "multiple_choice",
+        "doc_to_text": doc_to_text,
+        "doc_to_target": "{{ gold }}",
+        "doc_to_choice": "{{ choices }}",
+        "target_delimiter": " ",
+        "fewshot_delimiter": "\n\n",
+        "num_fewshot": 3,
+        "metric_list": [{"metric": m, "aggregation": "mean", "higher_is_better": True} for m in metrics],
+        "version": "1.0",
+    }
+    if not description:
+        del manifest["description"]
+    return manifest
+
+
+def mc_rows(rng, items):
+    """items: (question, right, [wrong...]) -> rows with the choices shuffled."""
+    rows = []
+    for question, right, wrong in items:
+        choices = [right] + list(wrong)
+        rng.shuffle(choices)
+        rows.append({"question": question, "choices": choices, "gold": choices.index(right)})
+    return rows

@@ -12,41 +12,9 @@ Usage: python3 datasets/_generators/general.py          (rewrite the files)
 import random
 import sys
 
-from common import dataset_files, emit
+from common import dataset_files, emit, mc_manifest, mc_rows
 
 SEED = 20261126
-
-
-def mc_manifest(task, description, doc_to_text, metrics):
-    manifest = {
-        "task": task,
-        "description": description,
-        "data_files": {"test": "test.jsonl", "fewshot": "fewshot.jsonl"},
-        "test_split": "test",
-        "fewshot_split": "fewshot",
-        "output_type": "multiple_choice",
-        "doc_to_text": doc_to_text,
-        "doc_to_target": "{{ gold }}",
-        "doc_to_choice": "{{ choices }}",
-        "target_delimiter": " ",
-        "fewshot_delimiter": "\n\n",
-        "num_fewshot": 3,
-        "metric_list": [{"metric": m, "aggregation": "mean", "higher_is_better": True} for m in metrics],
-        "version": "1.0",
-    }
-    if not description:
-        del manifest["description"]
-    return manifest
-
-
-def mc_rows(rng, items):
-    """items: (question, right, [wrong...]) -> rows with the choices shuffled."""
-    rows = []
-    for question, right, wrong in items:
-        choices = [right] + list(wrong)
-        rng.shuffle(choices)
-        rows.append({"question": question, "choices": choices, "gold": choices.index(right)})
-    return rows
 
 
 # ---------------------------------------------------------------- shared fact tables

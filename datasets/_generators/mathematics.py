@@ -12,7 +12,7 @@ import random
 import sys
 from decimal import Decimal
 
-from common import dataset_files, emit
+from common import dataset_files, emit, mc_manifest
 
 SEED = 20261124
 
@@ -292,22 +292,12 @@ def algebra_multiple_choice():
         rng.shuffle(choices)
         rows.append({"question": question, "choices": choices, "gold": choices.index(right)})
     fewshot, test = rows[:4], rows[4:]
-    manifest = {
-        "task": "algebra_multiple_choice",
-        "description": "The following are multiple-choice questions about elementary algebra.\n\n",
-        "data_files": {"test": "test.jsonl", "fewshot": "fewshot.jsonl"},
-        "test_split": "test",
-        "fewshot_split": "fewshot",
-        "output_type": "multiple_choice",
-        "doc_to_text": "Question: {{ question }}\nAnswer:",
-        "doc_to_target": "{{ gold }}",
-        "doc_to_choice": "{{ choices }}",
-        "target_delimiter": " ",
-        "fewshot_delimiter": "\n\n",
-        "num_fewshot": 3,
-        "metric_list": [{"metric": "acc", "aggregation": "mean", "higher_is_better": True}],
-        "version": "1.0",
-    }
+    manifest = mc_manifest(
+        "algebra_multiple_choice",
+        'The following are multiple-choice questions about elementary algebra.\n\n',
+        'Question: {{ question }}\nAnswer:',
+        ['acc'],
+    )
     counts = sorted({len(r["choices"]) for r in test})
     card = f"""# algebra_multiple_choice
 

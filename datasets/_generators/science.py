@@ -13,7 +13,7 @@ import random
 import sys
 from decimal import ROUND_HALF_UP, Decimal
 
-from common import dataset_files, emit
+from common import dataset_files, emit, mc_manifest
 
 SEED = 20261125
 
@@ -180,23 +180,12 @@ def science_facts():
         choices = pick(rng, right, pool, n_choices)
         rows.append({"question": q, "choices": choices, "gold": choices.index(right)})
     fewshot, test = rows[:4], rows[4:]
-    manifest = {
-        "task": "science_facts",
-        "description": "The following are multiple-choice questions about basic science.\n\n",
-        "data_files": {"test": "test.jsonl", "fewshot": "fewshot.jsonl"},
-        "test_split": "test",
-        "fewshot_split": "fewshot",
-        "output_type": "multiple_choice",
-        "doc_to_text": "Question: {{ question }}\nAnswer:",
-        "doc_to_target": "{{ gold }}",
-        "doc_to_choice": "{{ choices }}",
-        "target_delimiter": " ",
-        "fewshot_delimiter": "\n\n",
-        "num_fewshot": 3,
-        "metric_list": [{"metric": "acc", "aggregation": "mean", "higher_is_better": True},
-                        {"metric": "acc_norm", "aggregation": "mean", "higher_is_better": True}],
-        "version": "1.0",
-    }
+    manifest = mc_manifest(
+        "science_facts",
+        'The following are multiple-choice questions about basic science.\n\n',
+        'Question: {{ question }}\nAnswer:',
+        ['acc', 'acc_norm'],
+    )
     sizes = [len(r["choices"]) for r in test]
     card = f"""# science_facts
 
