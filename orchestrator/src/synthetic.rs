@@ -103,6 +103,7 @@ pub fn dataset(name: &str, rows: Option<u64>, output_type: OutputType) -> Datase
         filters: vec![],
         repeats: 1,
         chat: false,
+        version: None,
         format: None,
         data,
         origin: Origin::Builtin,

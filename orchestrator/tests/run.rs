@@ -162,6 +162,15 @@ fn demo_runs_end_to_end_and_a_rerun_reuses_every_sample() {
             .join("cache/assay/models/demo-llama-h128-l4-v1/model.safetensors")
             .is_file()
     );
+    // Export in lm-eval's shape carries each dataset's version, few-shot count and size.
+    let export = output(command(home.path(), &db, &["export", &run1.to_string()]));
+    assert_eq!(export.code, 0, "{}", export.stderr);
+    let e: Value = serde_json::from_str(&export.stdout).unwrap();
+    let doc = if e.is_array() { &e[0] } else { &e };
+    assert_eq!(doc["versions"]["boolean_questions"], "1.0", "{doc}");
+    assert_eq!(doc["n-shot"]["boolean_questions"], 3, "{doc}");
+    assert_eq!(doc["n-samples"]["boolean_questions"]["original"], 64, "{doc}");
+    assert_eq!(doc["n-samples"]["boolean_questions"]["effective"], 4, "{doc}");
 
     // The same command again: nothing is computed, the same figures come back.
     let again = output(command(

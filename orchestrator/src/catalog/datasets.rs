@@ -345,6 +345,7 @@ fn check_manifest(
         filters,
         repeats,
         chat: raw.chat.unwrap_or(true),
+        version: raw.version.clone(),
         format,
         data: DataState::Missing {
             reason: hf_missing.unwrap_or_else(|| "data not checked yet".into()),

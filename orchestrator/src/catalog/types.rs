@@ -219,6 +219,8 @@ pub struct Dataset {
     pub filters: Vec<FilterPipeline>,
     pub repeats: u32,
     pub chat: bool,
+    /// The manifest's `version` (lm-eval's task version), recorded with each run.
+    pub version: Option<String>,
     /// A known file layout whose rows are checked and normalised on load.
     pub format: Option<DataLayout>,
     pub data: DataState,

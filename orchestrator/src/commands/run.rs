@@ -227,7 +227,7 @@ async fn run_with_store(
                     started_at_ms: now_ms(),
                     tool_version: env!("CARGO_PKG_VERSION").to_string(),
                     catalog_hash: catalog_hash(&catalog, &plan),
-                    config: serde_json::to_value(&config)?,
+                    config: config_json(&config, &catalog, &plan)?,
                     host: host_json(&inv),
                     gpus: serde_json::to_value(&inv.gpus)?,
                 })
@@ -795,6 +795,38 @@ pub fn weights_fingerprint(dir: &Path) -> String {
         h.update(&buf);
     }
     crate::store::sha256_hex(&h.finalize())
+}
+
+/// The run's settings as stored: the command's options plus, per dataset, what export and
+/// comparisons need to know about it (`dataset_details`: version, effective few-shot count,
+/// test rows, data hash, output type).
+fn config_json(config: &RunConfig, catalog: &Catalog, plan: &Plan) -> serde_json::Result<serde_json::Value> {
+    let mut v = serde_json::to_value(config)?;
+    let details: serde_json::Map<String, serde_json::Value> = plan
+        .datasets
+        .iter()
+        .filter_map(|d| catalog.datasets.get(&d.name))
+        .map(|d| {
+            let hash = match &d.data {
+                catalog::DataState::Ready { hash, .. } => Some(hash.clone()),
+                catalog::DataState::Missing { .. } => None,
+            };
+            (
+                d.name.clone(),
+                serde_json::json!({
+                    "version": d.version,
+                    "num_fewshot": config.num_fewshot.unwrap_or(d.num_fewshot),
+                    "size": d.test_rows(),
+                    "hash": hash,
+                    "output_type": d.output_type,
+                }),
+            )
+        })
+        .collect();
+    if let serde_json::Value::Object(m) = &mut v {
+        m.insert("dataset_details".into(), serde_json::Value::Object(details));
+    }
+    Ok(v)
 }
 
 fn catalog_hash(catalog: &Catalog, plan: &Plan) -> String {

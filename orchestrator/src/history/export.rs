@@ -10,7 +10,7 @@
 //! `assay`.
 //!
 //! Per-dataset details come from the run's settings when the run recorded them:
-//! `config.datasets.<name>` may hold `num_fewshot`, `version`, `size` (rows in the split, lm-eval's
+//! `config.dataset_details.<name>` (or `config.datasets.<name>`) may hold `num_fewshot`, `version`, `size` (rows in the split, lm-eval's
 //! `original`) and the task configuration; `config.batch_size` and `config.limit` likewise.
 
 use super::metric_key;
@@ -27,8 +27,11 @@ pub fn lm_eval_json(
     rows: &[HistoryRow],
 ) -> Value {
     let cfg = |key: &str| run.config.get(key).cloned().unwrap_or(Value::Null);
+    // `dataset_details` is what `assay run` records; a `datasets` map is read too.
     let dataset_cfg = |task: &str| -> Option<&Map<String, Value>> {
-        run.config.get("datasets")?.get(task)?.as_object()
+        ["dataset_details", "datasets"]
+            .iter()
+            .find_map(|k| run.config.get(*k)?.get(task)?.as_object())
     };
     let mut by_task: BTreeMap<&str, Vec<&HistoryRow>> = BTreeMap::new();
     for r in rows.iter().filter(|r| r.job_id == job.id) {

@@ -87,6 +87,7 @@ pub fn dataset_in(dir: &Path, yaml: &str) -> Dataset {
         filters: Vec::new(),
         repeats: raw.repeats.unwrap_or(1),
         chat: raw.chat.unwrap_or(true),
+        version: raw.version.clone(),
         format: raw
             .format
             .as_deref()
