@@ -22,8 +22,8 @@ pub enum DeviceSpec {
     Cuda(usize),
 }
 
-/// Storage dtype requested for the weights.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// Storage dtype of weights (requested at load, and what the planner sizes with).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DType {
     F32,
@@ -32,6 +32,14 @@ pub enum DType {
 }
 
 impl DType {
+    /// Bytes per element.
+    pub fn bytes(self) -> u64 {
+        match self {
+            DType::F32 => 4,
+            DType::F16 | DType::Bf16 => 2,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             DType::F32 => "f32",

@@ -169,8 +169,14 @@ fn demo_runs_end_to_end_and_a_rerun_reuses_every_sample() {
     let doc = if e.is_array() { &e[0] } else { &e };
     assert_eq!(doc["versions"]["boolean_questions"], "1.0", "{doc}");
     assert_eq!(doc["n-shot"]["boolean_questions"], 3, "{doc}");
-    assert_eq!(doc["n-samples"]["boolean_questions"]["original"], 64, "{doc}");
-    assert_eq!(doc["n-samples"]["boolean_questions"]["effective"], 4, "{doc}");
+    assert_eq!(
+        doc["n-samples"]["boolean_questions"]["original"], 64,
+        "{doc}"
+    );
+    assert_eq!(
+        doc["n-samples"]["boolean_questions"]["effective"], 4,
+        "{doc}"
+    );
 
     // The same command again: nothing is computed, the same figures come back.
     let again = output(command(

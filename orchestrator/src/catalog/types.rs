@@ -15,37 +15,8 @@ pub enum Origin {
     User(PathBuf),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DType {
-    F32,
-    F16,
-    Bf16,
-}
-
-impl DType {
-    pub fn bytes(self) -> u64 {
-        match self {
-            DType::F32 => 4,
-            DType::F16 | DType::Bf16 => 2,
-        }
-    }
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DType::F32 => "f32",
-            DType::F16 => "f16",
-            DType::Bf16 => "bf16",
-        }
-    }
-    pub fn parse(s: &str) -> Option<DType> {
-        match s.to_ascii_lowercase().as_str() {
-            "f32" | "float32" => Some(DType::F32),
-            "f16" | "float16" | "half" => Some(DType::F16),
-            "bf16" | "bfloat16" => Some(DType::Bf16),
-            _ => None,
-        }
-    }
-}
+/// Weight dtypes: the engines' type, so catalog, planner and engines parse them one way.
+pub use assay_engines::DType;
 
 /// Architecture numbers sizing needs (from the catalog, or from a local `config.json`).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]

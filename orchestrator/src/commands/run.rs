@@ -728,7 +728,7 @@ fn job_specs(
             tp: j.tp.max(1),
             replicas,
             gpus,
-            load_dtype: assay_engines::DType::parse(dtype.as_str()),
+            load_dtype: Some(dtype),
             // The server decides the precision of a served model.
             dtype: if remote.is_some() {
                 "server".to_string()
@@ -800,7 +800,11 @@ pub fn weights_fingerprint(dir: &Path) -> String {
 /// The run's settings as stored: the command's options plus, per dataset, what export and
 /// comparisons need to know about it (`dataset_details`: version, effective few-shot count,
 /// test rows, data hash, output type).
-fn config_json(config: &RunConfig, catalog: &Catalog, plan: &Plan) -> serde_json::Result<serde_json::Value> {
+fn config_json(
+    config: &RunConfig,
+    catalog: &Catalog,
+    plan: &Plan,
+) -> serde_json::Result<serde_json::Value> {
     let mut v = serde_json::to_value(config)?;
     let details: serde_json::Map<String, serde_json::Value> = plan
         .datasets
