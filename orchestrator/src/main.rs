@@ -15,6 +15,7 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    assay::tasks::formats::parquet::quiet_decoder_panics();
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_env("ASSAY_LOG"))
         .with_writer(std::io::stderr)

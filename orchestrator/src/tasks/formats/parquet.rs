@@ -23,8 +23,11 @@ pub fn parse(bytes: &[u8], label: &str) -> Result<Parsed, FileError> {
         ));
     }
     let owned = ::bytes::Bytes::copy_from_slice(bytes);
-    // The decoder is third-party code fed untrusted bytes: a panic in it is an error here.
+    // The decoder is third-party code fed untrusted bytes: a panic in it is an error here,
+    // reported once as such (the panic hook stays quiet for it, see `quiet_decoder_panics`).
+    DECODING.with(|d| d.set(true));
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || read(owned)));
+    DECODING.with(|d| d.set(false));
     match result {
         Ok(r) => r.map_err(|message| FileError::new(label, message)),
         Err(_) => Err(FileError::new(
@@ -32,6 +35,23 @@ pub fn parse(bytes: &[u8], label: &str) -> Result<Parsed, FileError> {
             "the Parquet decoder failed on this file (it is corrupt or uses an unsupported feature)",
         )),
     }
+}
+
+thread_local! {
+    /// Set while this thread runs the Parquet decoder.
+    static DECODING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Installs a panic hook that keeps the default report for every panic except one raised
+/// inside the Parquet decoder, which [`parse`] turns into a file error. Called once by the
+/// binary at start.
+pub fn quiet_decoder_panics() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !DECODING.with(|d| d.get()) {
+            default(info);
+        }
+    }));
 }
 
 fn read(bytes: ::bytes::Bytes) -> Result<Parsed, String> {
