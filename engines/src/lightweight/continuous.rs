@@ -10,10 +10,13 @@
 //! Slots that no remaining row attends to (leading padding) are trimmed as rows leave, which
 //! bounds the cache by the oldest live row rather than by the batch's age.
 //!
-//! Streaming rows report text deltas: the difference between the decoded text of all generated
-//! tokens and what was already sent, holding back a trailing U+FFFD (a multi-byte character not
-//! yet complete) and any tail that could still begin a stop string, so the concatenated deltas
-//! equal the final text.
+//! Streaming rows report text deltas, decoded incrementally: each step decodes a short window
+//! of tokens twice (from the previous read position, with and without the new tokens) and takes
+//! the difference, so SentencePiece spaces and multi-byte characters come out as the full decode
+//! gives them without re-decoding the whole output. A window whose text ends in U+FFFD (a
+//! character whose bytes are still coming) or in byte-fallback tokens (decoded as one group)
+//! waits for more tokens, and any tail that could still begin a stop string is held back, so
+//! the concatenated deltas equal the final text.
 
 use std::time::Instant;
 
@@ -63,6 +66,11 @@ struct Row<K> {
     stream: bool,
     /// Text already reported as deltas.
     sent: String,
+    /// Decoded text not yet reported (it could begin a stop string).
+    held: String,
+    /// Incremental decoding window: tokens `prefix_off..read_off` were decoded last time.
+    prefix_off: usize,
+    read_off: usize,
     /// Live rows right after this one joined.
     batch_size: usize,
 }
@@ -154,6 +162,9 @@ impl LightweightEngine {
                 start,
                 stream,
                 sent: String::new(),
+                held: String::new(),
+                prefix_off: 0,
+                read_off: 0,
                 batch_size: 1,
             };
             // `max_gen_toks == 0`: finished before any token, no prefill.
@@ -338,14 +349,40 @@ impl LightweightEngine {
 
     /// The text of `row` not yet sent that can no longer change, if any.
     fn delta<K>(&self, row: &mut Row<K>) -> Option<String> {
-        let text = self.tok.decode(&row.seq.out).ok()?;
-        let end = stable_end(&text, &row.seq.req.until);
-        if end <= row.sent.len() || !text.starts_with(row.sent.as_str()) {
+        let out = &row.seq.out;
+        // A run of byte-fallback tokens (`<0xE6>`) decodes as one group, all U+FFFD when the
+        // group is not valid UTF-8, so a later byte can change earlier text: such a run is
+        // decoded only once a token of another kind closes it.
+        let closed = out.len()
+            - out
+                .iter()
+                .rev()
+                .take_while(|&&t| self.is_byte_token(t))
+                .count();
+        if closed > row.read_off {
+            let before = self.tok.decode(&out[row.prefix_off..row.read_off]).ok()?;
+            let now = self.tok.decode(&out[row.prefix_off..closed]).ok()?;
+            if now.len() > before.len() && now.starts_with(&before) && !now.ends_with('\u{fffd}') {
+                row.held.push_str(&now[before.len()..]);
+                row.prefix_off = row.read_off;
+                row.read_off = closed;
+            }
+        }
+        let end = stable_end(&row.held, &row.seq.req.until);
+        if end == 0 {
             return None;
         }
-        let delta = text[row.sent.len()..end].to_string();
+        let delta: String = row.held.drain(..end).collect();
         row.sent.push_str(&delta);
         Some(delta)
+    }
+
+    /// Whether `id` is a SentencePiece byte-fallback token (`<0x00>` to `<0xFF>`).
+    fn is_byte_token(&self, id: u32) -> bool {
+        self.tok
+            .tokenizer
+            .id_to_token(id)
+            .is_some_and(|t| t.len() == 6 && t.starts_with("<0x") && t.ends_with('>'))
     }
 
     /// Pushes the events of a finished row: a streaming row's last delta (the final text
@@ -448,19 +485,21 @@ fn fail_rows<K>(rows: Vec<Row<K>>, why: &str, events: &mut Vec<BatchEvent<K>>) {
     }));
 }
 
-/// How much of `text` can be sent: all but a trailing U+FFFD run (bytes of a character still
-/// to come) and the longest tail that is a proper prefix of a stop string (a stop string may
-/// still complete there, and the final text is cut before it).
-fn stable_end(text: &str, until: &[String]) -> usize {
+/// How much of `held` (decoded text not yet sent) can be sent: all but a trailing U+FFFD run
+/// (bytes of a character still to come) and the longest tail that is a proper prefix of a stop
+/// string (a stop string may still complete there, and the final text is cut before it). A
+/// stop string cannot begin in text already sent: when it was sent, no tail from there was a
+/// prefix of any stop string, and later text only extends it.
+fn stable_end(held: &str, until: &[String]) -> usize {
     // What follows the held-back characters is unknown, so stop prefixes are looked for in
     // the text before them.
-    let text = text.trim_end_matches('\u{fffd}');
-    let mut end = text.len();
+    let held = held.trim_end_matches('\u{fffd}');
+    let mut end = held.len();
     for u in until.iter().filter(|u| !u.is_empty()) {
-        let from = text.len().saturating_sub(u.len() - 1);
-        if let Some(p) = (from..text.len())
-            .filter(|&p| text.is_char_boundary(p))
-            .find(|&p| u.starts_with(&text[p..]))
+        let from = held.len().saturating_sub(u.len() - 1);
+        if let Some(p) = (from..held.len())
+            .filter(|&p| held.is_char_boundary(p))
+            .find(|&p| u.starts_with(&held[p..]))
         {
             end = end.min(p);
         }
@@ -676,6 +715,123 @@ mod tests {
         assert!(batch.is_empty());
         assert_eq!(batch.slots(), 0);
         assert!(eng.step(&mut batch).is_empty());
+    }
+
+    /// A SentencePiece-style tokenizer (Metaspace `▁` spaces, byte fallback, the Llama
+    /// decoder that strips the first leading space) over the llama fixture's 512 ids, so that
+    /// random generations mix word pieces, spaces and split multi-byte characters.
+    fn sentencepiece_tokenizer() -> serde_json::Value {
+        use serde_json::json;
+        let specials = ["<unk>", "<s>", "</s>", "<pad>"];
+        let mut vocab: Vec<String> = specials.iter().map(|s| s.to_string()).collect();
+        vocab.extend((0..=255u32).map(|b| format!("<0x{b:02X}>")));
+        let words = [
+            "the", "river", "boat", "é", "ü", "日本", "na", "ïve", "—", "…", "ß", "ing",
+        ];
+        let letters = ('a'..='z').map(String::from);
+        let mut pieces: Vec<String> = words.iter().map(|w| w.to_string()).collect();
+        pieces.extend(letters);
+        let base = pieces.clone();
+        pieces.extend(base.iter().map(|p| format!("\u{2581}{p}")));
+        pieces.extend(base.iter().map(|p| format!("\u{2581}\u{2581}{p}")));
+        pieces.push("\u{2581}".into());
+        pieces.extend(
+            (0..)
+                .map(|i| format!("x{i}"))
+                .take(512 - vocab.len() - pieces.len()),
+        );
+        vocab.extend(pieces);
+        assert_eq!(vocab.len(), 512);
+        let vocab: serde_json::Map<String, serde_json::Value> = vocab
+            .into_iter()
+            .enumerate()
+            .map(|(i, t)| (t, json!(i)))
+            .collect();
+        let added: Vec<serde_json::Value> = specials
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                json!({"id": i, "content": c, "single_word": false, "lstrip": false,
+                       "rstrip": false, "normalized": false, "special": true})
+            })
+            .collect();
+        let bos = json!({"SpecialToken": {"id": "<s>", "type_id": 0}});
+        json!({
+            "version": "1.0", "truncation": null, "padding": null, "added_tokens": added,
+            "normalizer": {"type": "Sequence", "normalizers": [
+                {"type": "Prepend", "prepend": "\u{2581}"},
+                {"type": "Replace", "pattern": {"String": " "}, "content": "\u{2581}"}]},
+            "pre_tokenizer": null,
+            "post_processor": {"type": "TemplateProcessing",
+                "single": [bos, {"Sequence": {"id": "A", "type_id": 0}}],
+                "pair": [bos, {"Sequence": {"id": "A", "type_id": 0}},
+                         {"Sequence": {"id": "B", "type_id": 1}}],
+                "special_tokens": {"<s>": {"id": "<s>", "ids": [1], "tokens": ["<s>"]}}},
+            "decoder": {"type": "Sequence", "decoders": [
+                {"type": "Replace", "pattern": {"String": "\u{2581}"}, "content": " "},
+                {"type": "ByteFallback"}, {"type": "Fuse"},
+                {"type": "Strip", "content": " ", "start": 1, "stop": 0}]},
+            "model": {"type": "BPE", "dropout": null, "unk_token": "<unk>",
+                "continuing_subword_prefix": null, "end_of_word_suffix": null,
+                "fuse_unk": true, "byte_fallback": true, "ignore_merges": false,
+                "vocab": vocab, "merges": []}
+        })
+    }
+
+    #[test]
+    fn sentencepiece_spaces_and_split_characters_stream_like_the_full_decode() {
+        let src = format!("{}/tests/fixtures/llama-micro", env!("CARGO_MANIFEST_DIR"));
+        let dir = tempfile::tempdir().expect("tempdir");
+        for entry in std::fs::read_dir(&src).expect("fixture") {
+            let entry = entry.expect("entry");
+            std::fs::copy(entry.path(), dir.path().join(entry.file_name())).expect("copy");
+        }
+        std::fs::write(
+            dir.path().join("tokenizer.json"),
+            sentencepiece_tokenizer().to_string(),
+        )
+        .expect("write tokenizer");
+        let mut eng =
+            LightweightEngine::load(dir.path().to_str().expect("utf-8"), LoadOptions::default())
+                .expect("load");
+        let reqs: Vec<GenerateRequest> = [
+            "the river",
+            "naïve boat 日本 — …",
+            "a b c d e",
+            "über straße",
+            "x",
+        ]
+        .iter()
+        .flat_map(|p| {
+            [
+                greedy(p, 40, vec![]),
+                greedy(p, 40, vec![" t".into(), "\u{fffd}".into()]),
+            ]
+        })
+        .collect();
+        let at: Vec<usize> = (0..reqs.len()).map(|i| i % 4).collect();
+        let got = run_staggered(&mut eng, &reqs, &at, &[]);
+        let (mut spaces, mut multibyte, mut most_deltas) = (false, false, 0);
+        for (req, (res, streamed, deltas)) in reqs.iter().zip(&got) {
+            most_deltas = most_deltas.max(*deltas);
+            let res = res.as_ref().expect("finished");
+            let alone = eng.generate(std::slice::from_ref(req));
+            assert_eq!(res.text, alone[0].as_ref().expect("alone").text);
+            assert_eq!(streamed, &res.text, "{:?}", req.prompt);
+            spaces |= res.text.contains(' ');
+            multibyte |= res
+                .text
+                .chars()
+                .any(|c| c.len_utf8() > 1 && c != '\u{fffd}');
+        }
+        assert!(
+            spaces && multibyte,
+            "the generations exercise spaces and multi-byte text"
+        );
+        assert!(
+            most_deltas > 3,
+            "text streamed in pieces ({most_deltas} deltas at most)"
+        );
     }
 
     #[test]
