@@ -239,7 +239,13 @@ impl futures_core::Stream for SseBody {
             },
         };
         self.done = matches!(ev, StreamEvent::Done(_));
-        let text = (self.render)(ev);
+        let mut text = (self.render)(ev);
+        // Events already waiting (a client slower than the engine) go out in one write.
+        while !self.done {
+            let Ok(ev) = self.rx.try_recv() else { break };
+            self.done = matches!(ev, StreamEvent::Done(_));
+            text.push_str(&(self.render)(ev));
+        }
         Poll::Ready(Some(Ok(Bytes::from(text))))
     }
 }
