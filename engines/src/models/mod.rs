@@ -86,23 +86,17 @@ impl KvCache {
     }
 
     /// A cache whose row `i` is row `rows[i]` of this one (rows may repeat: a shared prefix).
+    /// Each layer is indexed on its own device (a tensor-parallel cache spans several).
     pub fn select(&self, rows: &[u32]) -> CResult<KvCache> {
-        let Some(device) = self
-            .layers
-            .iter()
-            .flatten()
-            .next()
-            .map(|(k, _)| k.device().clone())
-        else {
-            return Ok(self.clone());
-        };
-        let idx = Tensor::new(rows, &device)?;
         let layers = self
             .layers
             .iter()
             .map(|l| match l {
                 None => Ok(None),
-                Some((k, v)) => Ok(Some((k.index_select(&idx, 0)?, v.index_select(&idx, 0)?))),
+                Some((k, v)) => {
+                    let idx = Tensor::new(rows, k.device())?;
+                    Ok(Some((k.index_select(&idx, 0)?, v.index_select(&idx, 0)?)))
+                }
             })
             .collect::<CResult<Vec<_>>>()?;
         Ok(KvCache { layers })
