@@ -212,6 +212,13 @@ impl LightweightEngine {
         })
     }
 
+    /// Replaces the device description in `info()` and telemetry (a tensor-parallel front
+    /// engine describes its ranks).
+    pub(crate) fn set_device_description(&mut self, device: String) {
+        self.info.device = device.clone();
+        self.rec.totals.device = device;
+    }
+
     /// Dimensions of the loaded model (for FLOP accounting).
     pub fn model_dims(&self) -> &crate::models::ModelSpec {
         self.model.spec()
@@ -420,6 +427,8 @@ struct Scored {
 
 mod echo;
 pub use echo::{PromptToken, ScoredPrompt};
+mod continuous;
+pub use continuous::{Admission, BatchEvent, DecodeBatch};
 mod generate;
 mod score;
 

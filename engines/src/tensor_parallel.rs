@@ -22,6 +22,8 @@
 //!   [`RankTelemetry`](crate::telemetry::RankTelemetry) per rank: load time, weight bytes,
 //!   peak KV cache and activation bytes (counted from the tensors each rank holds), forward
 //!   and collective time.
+//! - Serving: [`TensorParallelEngine::into_lightweight`] hands over the front engine (the rank
+//!   threads stay with its model), so continuous batching serves both engines.
 
 pub mod bench;
 pub(crate) mod rank;
@@ -199,6 +201,16 @@ impl TensorParallelEngine {
     /// The single-device engine API over the ranks (encoding, per-token log-probabilities).
     pub fn front(&self) -> &LightweightEngine {
         &self.inner
+    }
+
+    /// The front engine that drives the ranks, for callers that need the whole
+    /// [`LightweightEngine`] API (continuous batching in `assay serve`). The rank threads live
+    /// as long as the returned engine (its model owns them); its `info()` keeps this engine's
+    /// device description. Per-rank telemetry is no longer available through it.
+    pub fn into_lightweight(self) -> LightweightEngine {
+        let mut inner = self.inner;
+        inner.set_device_description(self.info.device);
+        inner
     }
 }
 

@@ -1,7 +1,8 @@
 //! Load benchmark for `assay serve`: the same generation requests run (1) in process, as
 //! engine batches of `CLIENTS`, and (2) through the HTTP server on loopback from `CLIENTS`
 //! concurrent clients (the remote engine with `concurrency = CLIENTS`, one request per client
-//! at a time). Prints requests/s, latency p50/p95 and generated tokens/s for both.
+//! at a time). Prints requests/s, latency p50/p95 and generated tokens/s for both, and the
+//! server's time to the first streamed token.
 //!
 //! `cargo run --release --example serve_load -- MODEL_DIR [CLIENTS] [REQUESTS] [MAX_TOKENS]`
 
@@ -92,6 +93,14 @@ fn main() -> anyhow::Result<()> {
         wall,
         toks,
         &Percentiles::of(&lat),
+    );
+    let ttft: Vec<f64> = out.iter().flatten().map(|r| r.timing.ttft_s).collect();
+    let t = Percentiles::of(&ttft);
+    println!(
+        "{:<12} time to first streamed token: p50 {:.1} ms  p95 {:.1} ms",
+        "",
+        t.p50 * 1e3,
+        t.p95 * 1e3
     );
     if failed > 0 {
         println!("{failed} requests failed");

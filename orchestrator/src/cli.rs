@@ -427,10 +427,11 @@ pub struct ServeArgs {
     /// Most requests waiting for the engine; more are answered 429.
     #[arg(long, default_value_t = 256, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub max_queue: usize,
-    /// Most requests run together in one engine batch.
+    /// Most requests decoding together in the engine's continuous batch.
     #[arg(long, default_value_t = 64, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub max_batch: usize,
-    /// Serve through the tensor-parallel engine with this many ranks (not yet supported).
+    /// Serve through the tensor-parallel engine with this many ranks (one GPU each in a CUDA
+    /// and NCCL build, else in-process CPU ranks).
     #[arg(long, value_name = "TP")]
     pub tensor_parallel: Option<u64>,
 }

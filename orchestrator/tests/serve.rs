@@ -1,6 +1,8 @@
 //! `assay serve` on loopback with the micro checkpoints: the remote engine gives the in-process
 //! engine's log-likelihoods and greedy texts; the official `openai` Python client works against
-//! it; bad requests, a full queue and a client that disconnects mid-stream are handled.
+//! it; streams arrive token by token; bad requests, a full queue and clients that disconnect
+//! mid-stream are handled without harming concurrent requests; tensor-parallel serving gives
+//! the lightweight engine's completions.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -387,4 +389,243 @@ fn openai_python_client_lists_completes_chats_and_streams() {
     assert_eq!(v["echo_tokens"], v["echo_offsets"]);
     assert_eq!(v["bad_request_status"], 422);
     assert_eq!(v["bad_request_param"], "top_p");
+}
+
+/// The `data:` events of an SSE body (chunked transfer framing lines are skipped).
+fn sse_events(body: &str) -> Vec<Value> {
+    body.lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter(|d| *d != "[DONE]")
+        .map(|d| serde_json::from_str(d).unwrap_or_else(|e| panic!("{e}: {d}")))
+        .collect()
+}
+
+fn local_greedy(model: &str, prompt: &str, max_gen_toks: usize) -> String {
+    let mut local = LightweightEngine::load(&fixture(model), LoadOptions::default()).expect("load");
+    let out = local.generate(&[GenerateRequest {
+        prompt: prompt.into(),
+        until: vec![],
+        max_gen_toks,
+        sampling: Sampling::Greedy,
+    }]);
+    out[0].as_ref().expect("generate").text.clone()
+}
+
+const BOAT: &str = "The river moved slowly under the old stone bridge, and the boat";
+
+#[test]
+fn streams_arrive_one_chunk_per_text_delta() {
+    let server = Server::start("llama-micro", &[]);
+    let want = local_greedy("llama-micro", BOAT, 20);
+    let (st, body) = http(
+        &server.addr,
+        "POST",
+        "/v1/completions",
+        json!({"model": "llama-micro", "prompt": BOAT, "max_tokens": 20, "temperature": 0,
+               "stream": true, "stream_options": {"include_usage": true}})
+        .to_string()
+        .as_bytes(),
+    );
+    assert_eq!(st, 200, "{body}");
+    assert!(body.trim_end().ends_with("data: [DONE]") || body.contains("data: [DONE]"));
+    let events = sse_events(&body);
+    let texts: Vec<&str> = events
+        .iter()
+        .map(|e| e["choices"][0]["text"].as_str().expect("text"))
+        .collect();
+    let content = texts.iter().filter(|t| !t.is_empty()).count();
+    assert!(content > 1, "one chunk per delta, got {content}: {body}");
+    assert_eq!(texts.concat(), want);
+    let last = events.last().expect("events");
+    assert_eq!(last["choices"][0]["finish_reason"], "length");
+    assert_eq!(last["usage"]["completion_tokens"], 20);
+    assert!(
+        events[..events.len() - 1]
+            .iter()
+            .all(|e| e["choices"][0]["finish_reason"].is_null())
+    );
+
+    // Chat: a role chunk first, then content deltas, then the finish.
+    let (st, body) = http(
+        &server.addr,
+        "POST",
+        "/v1/chat/completions",
+        json!({"model": "llama-micro", "messages": [{"role": "user", "content": "Hello there"}],
+               "max_tokens": 16, "temperature": 0, "stream": true})
+        .to_string()
+        .as_bytes(),
+    );
+    assert_eq!(st, 200, "{body}");
+    let events = sse_events(&body);
+    assert_eq!(events[0]["choices"][0]["delta"]["role"], "assistant");
+    let parts = events
+        .iter()
+        .filter_map(|e| e["choices"][0]["delta"]["content"].as_str())
+        .filter(|c| !c.is_empty())
+        .count();
+    assert!(parts > 1, "{body}");
+
+    // A stream the engine rejects before any token still gets its HTTP error.
+    let (st, body) = http(
+        &server.addr,
+        "POST",
+        "/v1/completions",
+        json!({"model": "llama-micro", "prompt": "word ".repeat(5000), "max_tokens": 4,
+               "stream": true})
+        .to_string()
+        .as_bytes(),
+    );
+    assert_eq!(st, 422, "{body}");
+    assert_eq!(error_of(&body)["param"], "prompt");
+}
+
+/// Opens a streaming completion and reads until its first content event arrived.
+fn open_stream(addr: &str, prompt: &str, max_tokens: usize) -> TcpStream {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(60))).ok();
+    let body = json!({"model": "llama-micro", "prompt": prompt, "max_tokens": max_tokens,
+                      "temperature": 0, "stream": true})
+    .to_string();
+    let head = format!(
+        "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).expect("write");
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 512];
+    while !String::from_utf8_lossy(&seen).contains("data: {") {
+        let n = s.read(&mut buf).expect("read");
+        assert!(
+            n > 0,
+            "stream closed early: {}",
+            String::from_utf8_lossy(&seen)
+        );
+        seen.extend_from_slice(&buf[..n]);
+    }
+    assert!(!String::from_utf8_lossy(&seen).contains("[DONE]"));
+    s
+}
+
+#[test]
+fn clients_leaving_mid_stream_do_not_change_other_requests() {
+    let server = Server::start("llama-micro", &[]);
+    let prompt = "Question: Which city is the capital of France?\nAnswer:";
+    let want = local_greedy("llama-micro", prompt, 24);
+    let want_boat = local_greedy("llama-micro", BOAT, 20);
+    // Long streams, each left after its first chunk while the other requests run.
+    let streams: Vec<TcpStream> = (0..3)
+        .map(|i| open_stream(&server.addr, &format!("The river {i}"), 1500))
+        .collect();
+    let addr = server.addr.clone();
+    let plain = std::thread::spawn(move || {
+        http(
+            &addr,
+            "POST",
+            "/v1/completions",
+            json!({"model": "llama-micro", "prompt": prompt, "max_tokens": 24,
+                   "temperature": 0})
+            .to_string()
+            .as_bytes(),
+        )
+    });
+    let addr = server.addr.clone();
+    let streamed = std::thread::spawn(move || {
+        http(
+            &addr,
+            "POST",
+            "/v1/completions",
+            json!({"model": "llama-micro", "prompt": BOAT, "max_tokens": 20,
+                   "temperature": 0, "stream": true})
+            .to_string()
+            .as_bytes(),
+        )
+    });
+    drop(streams);
+    let (st, body) = plain.join().expect("join");
+    assert_eq!(st, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(v["choices"][0]["text"], want.as_str());
+    let (st, body) = streamed.join().expect("join");
+    assert_eq!(st, 200, "{body}");
+    let text: String = sse_events(&body)
+        .iter()
+        .filter_map(|e| e["choices"][0]["text"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(text, want_boat);
+    // The abandoned rows were dropped: a request now runs alone and is served.
+    let (st, _) = http(
+        &server.addr,
+        "POST",
+        "/v1/completions",
+        json!({"model": "llama-micro", "prompt": "a", "max_tokens": 4})
+            .to_string()
+            .as_bytes(),
+    );
+    assert_eq!(st, 200);
+}
+
+#[test]
+fn tensor_parallel_serving_matches_the_lightweight_engine() {
+    let server = Server::start("llama-micro", &["--tensor-parallel", "2"]);
+    let mut local =
+        LightweightEngine::load(&fixture("llama-micro"), LoadOptions::default()).expect("load");
+    let mut cfg = RemoteConfig::new(&server.base_url(), "llama-micro");
+    cfg.concurrency = 4;
+    let mut remote = RemoteEngine::connect(cfg).expect("connect");
+    let gens: Vec<GenerateRequest> = [
+        "Question: Which city is the capital of France?\nAnswer:",
+        BOAT,
+        "a",
+        "In 1987, the population was",
+    ]
+    .iter()
+    .map(|p| GenerateRequest {
+        prompt: p.to_string(),
+        until: vec![],
+        max_gen_toks: 16,
+        sampling: Sampling::Greedy,
+    })
+    .collect();
+    let want = local.generate(&gens);
+    let got = remote.generate(&gens);
+    for (w, g) in want.iter().zip(&got) {
+        let (w, g) = (w.as_ref().expect("local"), g.as_ref().expect("remote"));
+        assert_eq!(w.text, g.text);
+        assert_eq!(w.prompt_tokens, g.prompt_tokens);
+    }
+    let (st, body) = http(
+        &server.addr,
+        "POST",
+        "/v1/completions",
+        json!({"model": "llama-micro", "prompt": BOAT, "max_tokens": 20, "temperature": 0,
+               "stream": true})
+        .to_string()
+        .as_bytes(),
+    );
+    assert_eq!(st, 200, "{body}");
+    let text: String = sse_events(&body)
+        .iter()
+        .filter_map(|e| e["choices"][0]["text"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(text, local_greedy("llama-micro", BOAT, 20));
+
+    // A split the model does not allow is refused with its numbers.
+    let out = Command::new(env!("CARGO_BIN_EXE_assay"))
+        .args([
+            "serve",
+            &fixture("llama-micro"),
+            "--port",
+            "0",
+            "--tensor-parallel",
+            "3",
+        ])
+        .output()
+        .expect("run assay serve");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("num_attention_heads") && err.contains('3'),
+        "{err}"
+    );
 }

@@ -86,23 +86,81 @@ impl KvCache {
     }
 
     /// A cache whose row `i` is row `rows[i]` of this one (rows may repeat: a shared prefix).
+    /// Each layer is indexed on its own device (a tensor-parallel cache spans several).
     pub fn select(&self, rows: &[u32]) -> CResult<KvCache> {
-        let Some(device) = self
-            .layers
-            .iter()
-            .flatten()
-            .next()
-            .map(|(k, _)| k.device().clone())
-        else {
-            return Ok(self.clone());
-        };
-        let idx = Tensor::new(rows, &device)?;
         let layers = self
             .layers
             .iter()
             .map(|l| match l {
                 None => Ok(None),
-                Some((k, v)) => Ok(Some((k.index_select(&idx, 0)?, v.index_select(&idx, 0)?))),
+                Some((k, v)) => {
+                    let idx = Tensor::new(rows, k.device())?;
+                    Ok(Some((k.index_select(&idx, 0)?, v.index_select(&idx, 0)?)))
+                }
+            })
+            .collect::<CResult<Vec<_>>>()?;
+        Ok(KvCache { layers })
+    }
+
+    /// The rows of `self` followed by the rows of `other`, each cache left-padded to the larger
+    /// slot count with zero keys and values (the padding slots must be masked, as
+    /// [`build_step`] does for `None` slots). An empty cache merges as the other one.
+    pub fn concat_rows(&self, other: &KvCache) -> CResult<KvCache> {
+        if self.layers.iter().all(Option::is_none) {
+            return Ok(other.clone());
+        }
+        if other.layers.iter().all(Option::is_none) {
+            return Ok(self.clone());
+        }
+        if self.layers.len() != other.layers.len() {
+            candle_core::bail!(
+                "cannot merge KV caches of {} and {} layers",
+                self.layers.len(),
+                other.layers.len()
+            );
+        }
+        let slots = self.slots().max(other.slots());
+        let pad = |t: &Tensor| -> CResult<Tensor> {
+            let have = t.dim(2)?;
+            if have == slots {
+                return Ok(t.clone());
+            }
+            let mut dims = t.dims().to_vec();
+            dims[2] = slots - have;
+            let zeros = Tensor::zeros(dims, t.dtype(), t.device())?;
+            Tensor::cat(&[&zeros, t], 2)
+        };
+        let layers = self
+            .layers
+            .iter()
+            .zip(&other.layers)
+            .enumerate()
+            .map(|(i, pair)| match pair {
+                (Some((ka, va)), Some((kb, vb))) => Ok(Some((
+                    Tensor::cat(&[&pad(ka)?, &pad(kb)?], 0)?,
+                    Tensor::cat(&[&pad(va)?, &pad(vb)?], 0)?,
+                ))),
+                _ => candle_core::bail!("cannot merge KV caches: layer {i} is filled in only one"),
+            })
+            .collect::<CResult<Vec<_>>>()?;
+        Ok(KvCache { layers })
+    }
+
+    /// Drops the first `n` slots of every row (slots that no row attends to any more).
+    pub fn trim_front(&self, n: usize) -> CResult<KvCache> {
+        let slots = self.slots();
+        if n == 0 {
+            return Ok(self.clone());
+        }
+        let layers = self
+            .layers
+            .iter()
+            .map(|l| match l {
+                None => Ok(None),
+                Some((k, v)) => Ok(Some((
+                    k.narrow(2, n, slots.saturating_sub(n))?,
+                    v.narrow(2, n, slots.saturating_sub(n))?,
+                ))),
             })
             .collect::<CResult<Vec<_>>>()?;
         Ok(KvCache { layers })
@@ -341,6 +399,49 @@ mod tests {
         // window 2: query pos 2 sees pos 1 and 2, not 0.
         assert_eq!(&vis[0..3], &[false, true, true]);
         assert_eq!(&vis[3..6], &[false, true, true]);
+        Ok(())
+    }
+
+    #[test]
+    fn concat_rows_left_pads_the_shorter_cache_with_zeros() -> CResult<()> {
+        let dev = Device::Cpu;
+        // a: 1 row, 3 slots; b: 2 rows, 1 slot; [b, kv_heads=1, slots, head_dim=2].
+        let ka = Tensor::arange(1f32, 7., &dev)?.reshape((1, 1, 3, 2))?;
+        let kb = Tensor::new(&[[[[10f32, 11.]]], [[[20., 21.]]]], &dev)?;
+        let mut a = KvCache::new(2);
+        let mut b = KvCache::new(2);
+        for l in 0..2 {
+            *a.layer_mut(l) = Some((ka.clone(), (&ka * 2.0)?));
+            *b.layer_mut(l) = Some((kb.clone(), (&kb * 2.0)?));
+        }
+        let m = a.concat_rows(&b)?;
+        assert_eq!(m.slots(), 3);
+        for l in 0..2 {
+            let (k, v) = m.layers[l].clone().expect("filled");
+            assert_eq!(k.dims(), &[3, 1, 3, 2]);
+            let k = k.flatten_all()?.to_vec1::<f32>()?;
+            #[rustfmt::skip]
+            assert_eq!(k, vec![
+                1., 2., 3., 4., 5., 6.,
+                0., 0., 0., 0., 10., 11.,
+                0., 0., 0., 0., 20., 21.,
+            ]);
+            assert_eq!(v.flatten_all()?.to_vec1::<f32>()?[16..], [40f32, 42.]);
+        }
+        // Merging with an empty cache gives the other; the order of rows follows the call.
+        assert_eq!(KvCache::new(2).concat_rows(&b)?.slots(), 1);
+        let r = b.concat_rows(&a)?;
+        let k = r.layers[0].clone().expect("filled").0.flatten_all()?;
+        assert_eq!(k.to_vec1::<f32>()?[..6], [0f32, 0., 0., 0., 10., 11.]);
+        // Layer counts must agree; trimming drops leading slots.
+        assert!(KvCache::new(3).concat_rows(&KvCache::new(3)).is_ok());
+        let mut c = KvCache::new(1);
+        *c.layer_mut(0) = Some((kb.clone(), kb.clone()));
+        assert!(a.concat_rows(&c).is_err());
+        let t = m.trim_front(2)?;
+        assert_eq!(t.slots(), 1);
+        let k = t.layers[1].clone().expect("filled").0.flatten_all()?;
+        assert_eq!(k.to_vec1::<f32>()?, vec![5f32, 6., 10., 11., 20., 21.]);
         Ok(())
     }
 

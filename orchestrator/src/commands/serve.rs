@@ -1,5 +1,7 @@
-//! `assay serve MODEL [--port N]`: loads a model into the lightweight engine and serves it with
-//! the OpenAI-compatible API of [`crate::serve`] until interrupted (Ctrl-C or SIGTERM).
+//! `assay serve MODEL [--port N] [--tensor-parallel N]`: loads a model into the lightweight
+//! engine (or `N` tensor-parallel ranks: one per GPU in a CUDA + NCCL build with GPUs, else
+//! in-process CPU ranks) and serves it with the OpenAI-compatible API of [`crate::serve`]
+//! until interrupted (Ctrl-C or SIGTERM).
 //!
 //! The first stdout line is the base URL (`--json`: `{"base_url", "model", "max_model_len"}`),
 //! printed once the port is bound, so scripts can start it with `--port 0` and read the port.
@@ -10,32 +12,30 @@ use crate::error::EXIT_OK;
 use crate::printer::Printer;
 use crate::serve::{self, ServeOptions};
 use assay_engines::api::Engine;
-use assay_engines::{DeviceSpec, LightweightEngine, LoadOptions};
+use assay_engines::lightweight::make_device;
+use assay_engines::{DeviceSpec, LightweightEngine, LoadOptions, TensorParallelEngine};
 
 pub fn run(args: &ServeArgs, printer: &Printer) -> anyhow::Result<u8> {
-    if args.tensor_parallel.is_some() {
-        anyhow::bail!(
-            "`assay serve --tensor-parallel` is not yet supported: serve with the lightweight \
-             engine (omit the flag)"
-        );
-    }
     let opts = LoadOptions {
         device: DeviceSpec::Auto,
         max_batch_size: args.max_batch,
         ..LoadOptions::default()
     };
-    let engine = LightweightEngine::load(&args.model, opts)
-        .with_context(|| format!("loading `{}`", args.model))?;
+    let engine = match args.tensor_parallel {
+        None => LightweightEngine::load(&args.model, opts)
+            .with_context(|| format!("loading `{}`", args.model))?,
+        Some(tp) => load_tensor_parallel(&args.model, tp, opts)?,
+    };
     let served_name = args.served_name.clone().unwrap_or_else(|| {
         std::path::Path::new(&args.model)
             .file_name()
             .map_or_else(|| args.model.clone(), |n| n.to_string_lossy().into_owned())
     });
     printer.notice(format!(
-        "{} on {}; concurrent requests are batched per engine step; streamed responses arrive \
-         in one chunk when the request finishes",
+        "{} on {}; concurrent requests are batched continuously (up to {} decoding together)",
         served_name,
-        engine.info().device
+        engine.info().device,
+        args.max_batch
     ));
     let max_model_len = engine.info().max_seq_len;
     let options = ServeOptions {
@@ -67,6 +67,29 @@ pub fn run(args: &ServeArgs, printer: &Printer) -> anyhow::Result<u8> {
             .context("serving HTTP")
     })?;
     Ok(EXIT_OK)
+}
+
+/// `tp` ranks: one CUDA device each when this build drives GPUs and one is present, else
+/// in-process CPU ranks. Validation errors name the model's numbers (heads, FFN width).
+fn load_tensor_parallel(
+    model: &str,
+    tp: u64,
+    opts: LoadOptions,
+) -> anyhow::Result<LightweightEngine> {
+    let tp = usize::try_from(tp)
+        .ok()
+        .filter(|&t| t >= 1)
+        .with_context(|| format!("--tensor-parallel must be at least 1. Given: {tp}"))?;
+    let on_gpu = cfg!(all(feature = "cuda", feature = "nccl"))
+        && make_device(DeviceSpec::Auto).is_ok_and(|(d, _)| d.is_cuda());
+    let devices: Vec<DeviceSpec> = if on_gpu {
+        (0..tp).map(DeviceSpec::Cuda).collect()
+    } else {
+        vec![DeviceSpec::Cpu; tp]
+    };
+    let engine = TensorParallelEngine::load(model, tp, &devices, opts)
+        .with_context(|| format!("loading `{model}` over {tp} tensor-parallel ranks"))?;
+    Ok(engine.into_lightweight())
 }
 
 async fn shutdown_signal() {

@@ -7,24 +7,28 @@
 //! `GET /v1/models` (with `max_model_len`), `POST /tokenize` (token count), `GET /health`.
 //!
 //! The engine lives on one thread ([`actor`]) behind a bounded queue: a full queue answers
-//! 429 with `Retry-After`. Concurrent requests are batched per engine step. Streaming
-//! (`stream: true`) sends Server-Sent Events in the OpenAI chunk format ending with
-//! `data: [DONE]`, but the text arrives in one chunk once the request's batch has finished (the
-//! engine has no per-token callback), so time to first token equals the request latency.
-//! Invalid requests get 422 naming the field, bound and value; bodies that are not JSON 400;
-//! unknown models 404.
+//! 429 with `Retry-After`. Concurrent requests are batched continuously: a request joins the
+//! running batch between two decode steps and leaves it when it finishes. Streaming
+//! (`stream: true`) sends Server-Sent Events in the OpenAI chunk format, one chunk per text
+//! delta as tokens are generated, then a chunk with `finish_reason`, then `data: [DONE]`; the
+//! status line waits for the first token, so a request the engine rejects (for instance a
+//! prompt too long) still gets its HTTP error. A client that disconnects has its sequence
+//! dropped from the batch. Invalid requests get 422 naming the field, bound and value; bodies
+//! that are not JSON 400; unknown models 404.
 
 pub mod actor;
 pub mod validate;
 
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use assay_engines::api::{ChatMessage, Engine};
 use assay_engines::{FinishReason, LightweightEngine};
 use axum::Router;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -32,7 +36,7 @@ use axum::routing::{get, post};
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 
-use actor::{Generated, Job, Prompt};
+use actor::{Generated, Job, Prompt, Sink, StreamEvent};
 use validate::{ApiError, Limits};
 
 /// Server settings.
@@ -42,7 +46,7 @@ pub struct ServeOptions {
     pub served_name: String,
     /// Most requests waiting for the engine; more get 429.
     pub max_queue: usize,
-    /// Most requests the engine takes in one step.
+    /// Most sequences decoding together in the engine's batch.
     pub max_batch: usize,
 }
 
@@ -131,25 +135,43 @@ async fn models(State(s): AppRef) -> Response {
 
 impl AppState {
     /// Queues a job; 429 when the queue is full, 503 when the engine thread is gone.
+    fn queue(&self, job: Job) -> Result<(), ApiError> {
+        match self.jobs.try_send(job) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Full(_)) => Err(ApiError {
+                status: 429,
+                message: format!(
+                    "the server is at capacity ({} queued requests); retry later",
+                    self.jobs.max_capacity()
+                ),
+                kind: "rate_limit_error",
+                param: None,
+                code: Some("queue_full"),
+            }),
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(engine_gone()),
+        }
+    }
+
+    /// Queues a job and waits for its one reply.
     async fn submit<T>(&self, make: impl FnOnce(actor::Reply<T>) -> Job) -> Result<T, ApiError> {
         let (tx, rx) = oneshot::channel();
-        match self.jobs.try_send(make(tx)) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                return Err(ApiError {
-                    status: 429,
-                    message: format!(
-                        "the server is at capacity ({} queued requests); retry later",
-                        self.jobs.max_capacity()
-                    ),
-                    kind: "rate_limit_error",
-                    param: None,
-                    code: Some("queue_full"),
-                });
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => return Err(engine_gone()),
-        }
+        self.queue(make(tx))?;
         rx.await.unwrap_or_else(|_| Err(engine_gone()))
+    }
+
+    /// Queues a generation whose events stream back, and waits for the first one: an error
+    /// before any text becomes the HTTP error.
+    async fn submit_stream(
+        &self,
+        make: impl FnOnce(Sink) -> Job,
+    ) -> Result<(StreamEvent, mpsc::UnboundedReceiver<StreamEvent>), ApiError> {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        self.queue(make(Sink::Stream(tx)))?;
+        match rx.recv().await {
+            None => Err(engine_gone()),
+            Some(StreamEvent::Done(Err(e))) => Err(e),
+            Some(first) => Ok((first, rx)),
+        }
     }
 
     fn id(&self, prefix: &str) -> String {
@@ -179,24 +201,88 @@ fn usage(prompt: usize, completion: usize) -> Value {
            "total_tokens": prompt + completion})
 }
 
-/// An SSE body: each value as a `data:` event, then `data: [DONE]`.
-fn sse(events: &[Value]) -> Response {
-    let mut body = String::new();
-    for e in events {
-        body.push_str("data: ");
-        body.push_str(&e.to_string());
-        body.push_str("\n\n");
+/// One Server-Sent Event.
+fn event(v: &Value) -> String {
+    format!("data: {v}\n\n")
+}
+
+/// Renders one stream event as SSE text (the last one ends with `data: [DONE]`).
+type Render = Box<dyn FnMut(StreamEvent) -> String + Send>;
+
+/// A streamed SSE body: `prelude`, then each engine event rendered as it arrives. Dropping it
+/// (the client went away) closes the channel, and the engine cancels the sequence.
+struct SseBody {
+    pending: Option<String>,
+    first: Option<StreamEvent>,
+    rx: mpsc::UnboundedReceiver<StreamEvent>,
+    render: Render,
+    done: bool,
+}
+
+impl futures_core::Stream for SseBody {
+    type Item = Result<Bytes, std::convert::Infallible>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if let Some(text) = self.pending.take() {
+            return Poll::Ready(Some(Ok(Bytes::from(text))));
+        }
+        if self.done {
+            return Poll::Ready(None);
+        }
+        let ev = match self.first.take() {
+            Some(ev) => ev,
+            None => match self.rx.poll_recv(cx) {
+                Poll::Pending => return Poll::Pending,
+                // The engine thread stopped without a last event.
+                Poll::Ready(None) => return Poll::Ready(None),
+                Poll::Ready(Some(ev)) => ev,
+            },
+        };
+        self.done = matches!(ev, StreamEvent::Done(_));
+        let mut text = (self.render)(ev);
+        // Events already waiting (a client slower than the engine) go out in one write.
+        while !self.done {
+            let Ok(ev) = self.rx.try_recv() else { break };
+            self.done = matches!(ev, StreamEvent::Done(_));
+            text.push_str(&(self.render)(ev));
+        }
+        Poll::Ready(Some(Ok(Bytes::from(text))))
     }
-    body.push_str("data: [DONE]\n\n");
+}
+
+fn sse(
+    prelude: Option<String>,
+    first: StreamEvent,
+    rx: mpsc::UnboundedReceiver<StreamEvent>,
+    render: Render,
+) -> Response {
+    let body = SseBody {
+        pending: prelude,
+        first: Some(first),
+        rx,
+        render,
+        done: false,
+    };
     (
         StatusCode::OK,
         [
             (header::CONTENT_TYPE, "text/event-stream"),
             (header::CACHE_CONTROL, "no-cache"),
         ],
-        body,
+        Body::from_stream(body),
     )
         .into_response()
+}
+
+/// The closing events of a stream: the last chunk (`finish_reason`, usage when asked), or an
+/// error event for a failure after the stream began; then `data: [DONE]`.
+fn closing(r: Result<Generated, ApiError>, last: impl FnOnce(&Generated) -> Value) -> String {
+    let mut out = match r {
+        Ok(g) => event(&last(&g)),
+        Err(e) => event(&e.body()),
+    };
+    out.push_str("data: [DONE]\n\n");
+    out
 }
 
 async fn completions(State(s): AppRef, body: Bytes) -> Response {
@@ -216,31 +302,43 @@ async fn completions_inner(s: &AppState, body: &[u8]) -> Result<Response, ApiErr
     if req.echo {
         return echo(s, req, head).await;
     }
-    let g: Generated = s
-        .submit(|reply| Job::Generate {
-            prompt: Prompt::Text(req.prompt.clone()),
-            max_tokens: req.max_tokens,
-            stop: req.stop.clone(),
-            sampling: req.sampling,
-            reply,
-        })
-        .await?;
-    let u = usage(g.result.prompt_tokens, g.result.token_ids.len());
+    let job = |sink| Job::Generate {
+        prompt: Prompt::Text(req.prompt.clone()),
+        max_tokens: req.max_tokens,
+        stop: req.stop.clone(),
+        sampling: req.sampling,
+        sink,
+    };
+    if req.stream {
+        let (first, rx) = s.submit_stream(job).await?;
+        let chunk = {
+            let (id, created, model) = (id.clone(), s.created, s.limits.model.clone());
+            move |text: &str, finish: Option<&str>, stop: Option<&str>| {
+                json!({"id": id, "object": "text_completion", "created": created,
+                       "model": model, "choices": [{"index": 0, "text": text, "logprobs": null,
+                       "finish_reason": finish, "stop_reason": stop}]})
+            }
+        };
+        let include_usage = req.include_usage;
+        let render: Render = Box::new(move |ev| match ev {
+            StreamEvent::Delta(d) => event(&chunk(&d, None, None)),
+            StreamEvent::Done(r) => closing(r, |g| {
+                let mut last = chunk("", Some(finish_str(g)), g.stop_reason.as_deref());
+                if include_usage {
+                    last["usage"] = usage(g.result.prompt_tokens, g.result.token_ids.len());
+                }
+                last
+            }),
+        });
+        return Ok(sse(None, first, rx, render));
+    }
+    let g: Generated = s.submit(|reply| job(Sink::Once(reply))).await?;
     let choice = |text: &str, finish: Option<&str>| {
         json!([{"index": 0, "text": text, "logprobs": null, "finish_reason": finish,
                 "stop_reason": g.stop_reason}])
     };
-    if req.stream {
-        let mut events = vec![head(choice(&g.result.text, None))];
-        let mut last = head(choice("", Some(finish_str(&g))));
-        if req.include_usage {
-            last["usage"] = u;
-        }
-        events.push(last);
-        return Ok(sse(&events));
-    }
     let mut out = head(choice(&g.result.text, Some(finish_str(&g))));
-    out["usage"] = u;
+    out["usage"] = usage(g.result.prompt_tokens, g.result.token_ids.len());
     Ok(json_response(200, &out))
 }
 
@@ -302,34 +400,40 @@ async fn chat_inner(s: &AppState, body: &[u8]) -> Result<Response, ApiError> {
             content: content.clone(),
         })
         .collect();
-    let g: Generated = s
-        .submit(|reply| Job::Generate {
-            prompt: Prompt::Chat(messages),
-            max_tokens: req.max_tokens,
-            stop: req.stop.clone(),
-            sampling: req.sampling,
-            reply,
-        })
-        .await?;
+    let job = |sink| Job::Generate {
+        prompt: Prompt::Chat(messages),
+        max_tokens: req.max_tokens,
+        stop: req.stop.clone(),
+        sampling: req.sampling,
+        sink,
+    };
     let id = s.id("chatcmpl");
-    let u = usage(g.result.prompt_tokens, g.result.token_ids.len());
     if req.stream {
-        let chunk = |delta: Value, finish: Option<&str>| {
-            json!({"id": id, "object": "chat.completion.chunk", "created": s.created,
-                   "model": s.limits.model,
-                   "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+        let (first, rx) = s.submit_stream(job).await?;
+        let chunk = {
+            let (created, model) = (s.created, s.limits.model.clone());
+            move |delta: Value, finish: Option<&str>| {
+                json!({"id": id, "object": "chat.completion.chunk", "created": created,
+                       "model": model,
+                       "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+            }
         };
-        let mut events = vec![
-            chunk(json!({"role": "assistant", "content": ""}), None),
-            chunk(json!({"content": g.result.text}), None),
-        ];
-        let mut last = chunk(json!({}), Some(finish_str(&g)));
-        if req.include_usage {
-            last["usage"] = u;
-        }
-        events.push(last);
-        return Ok(sse(&events));
+        let prelude = event(&chunk(json!({"role": "assistant", "content": ""}), None));
+        let include_usage = req.include_usage;
+        let render: Render = Box::new(move |ev| match ev {
+            StreamEvent::Delta(d) => event(&chunk(json!({"content": d}), None)),
+            StreamEvent::Done(r) => closing(r, |g| {
+                let mut last = chunk(json!({}), Some(finish_str(g)));
+                if include_usage {
+                    last["usage"] = usage(g.result.prompt_tokens, g.result.token_ids.len());
+                }
+                last
+            }),
+        });
+        return Ok(sse(Some(prelude), first, rx, render));
     }
+    let g: Generated = s.submit(|reply| job(Sink::Once(reply))).await?;
+    let u = usage(g.result.prompt_tokens, g.result.token_ids.len());
     Ok(json_response(
         200,
         &json!({"id": id, "object": "chat.completion", "created": s.created,
