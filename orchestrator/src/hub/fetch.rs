@@ -172,7 +172,7 @@ impl Hub {
         Ok(Meta { etag, size, url })
     }
 
-    /// One request, no redirect followed (the token only for the endpoint's host).
+    /// One request; a redirect is returned, not followed, so `head` can read its headers.
     async fn send_once(
         &self,
         method: reqwest::Method,
@@ -180,8 +180,6 @@ impl Hub {
         repo: &str,
         what: &str,
     ) -> Result<(reqwest::Response, super::Linked), HubError> {
-        // `send` follows redirects; a HEAD must stop at the first one to read its headers,
-        // which `send` also collects. Asking it for zero hops is the same as one request.
         self.send_hops(method, url, None, repo, what, 0).await
     }
 

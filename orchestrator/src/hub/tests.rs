@@ -369,3 +369,24 @@ fn only_checkpoint_files_are_picked() {
     assert!(!format!("{cfg:?}").contains(TOKEN));
     assert!(matches!(Hub::new(cfg), Err(HubError::BadEndpoint(_))));
 }
+
+#[tokio::test]
+#[ignore = "needs network access to huggingface.co"]
+async fn resolves_a_public_repository_on_the_real_hub() {
+    let cache = tempfile::tempdir().unwrap();
+    let h = Hub::new(HubConfig {
+        endpoint: DEFAULT_ENDPOINT.into(),
+        token: None,
+        cache_dir: cache.path().to_path_buf(),
+    })
+    .unwrap();
+    let r = h
+        .resolve("Qwen/Qwen2.5-0.5B-Instruct", "main")
+        .await
+        .unwrap();
+    assert!(is_commit(&r.commit), "{r:?}");
+    let picked = checkpoint_files(&r.files);
+    for f in ["config.json", "model.safetensors", "tokenizer.json"] {
+        assert!(picked.iter().any(|p| p == f), "{picked:?}");
+    }
+}
