@@ -106,7 +106,8 @@ pub enum HubError {
         what: String,
         status: u16,
     },
-    #[error("{repo}: {what}: {source}")]
+    /// Display leaves the cause to the error chain (printed with `{:#}`).
+    #[error("{repo}: {what}")]
     Http {
         repo: String,
         what: String,
@@ -139,7 +140,7 @@ pub enum HubError {
         got: String,
         expected: String,
     },
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         path: String,
         source: std::io::Error,
