@@ -201,6 +201,19 @@ impl Hub {
         }
         let want_sha = (meta.etag.len() == 64 && meta.etag.chars().all(|c| c.is_ascii_hexdigit()))
             .then(|| meta.etag.to_ascii_lowercase());
+        // A partial file of full length (stopped before its rename): keep it if it checks out.
+        if from > 0 && from == meta.size {
+            if let Some(expected) = &want_sha {
+                let mut h = Sha256::new();
+                hash_prefix(&part, &mut h).await?;
+                if hex(&h.finalize()) == *expected {
+                    std::fs::rename(&part, blob).map_err(io_err(blob))?;
+                    return Ok((FileStatus::Resumed, 0));
+                }
+            }
+            remove(&part)?;
+            from = 0;
+        }
         let what = format!("`{file}`");
         let (mut resp, _) = self
             .send(
@@ -301,11 +314,7 @@ impl Hub {
             });
         }
         if let Some(expected) = want_sha {
-            let got: String = hasher
-                .finalize()
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect();
+            let got = hex(&hasher.finalize());
             if got != expected {
                 remove(&part)?;
                 return Err(HubError::Checksum {
@@ -391,6 +400,10 @@ async fn hash_prefix(path: &Path, hasher: &mut Sha256) -> Result<(), HubError> {
         }
         hasher.update(&buf[..n]);
     }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn remove(path: &Path) -> Result<(), HubError> {

@@ -209,6 +209,26 @@ async fn a_partial_blob_is_resumed_with_a_range_request() {
     assert_eq!(ranged.len(), 1);
     assert_eq!(ranged[0].range.as_deref(), Some("bytes=100000-"));
     assert_eq!(ranged[0].sent, weights.len() as u64 - 100_000);
+
+    // A whole partial file (stopped before its rename) is checked and kept, not fetched.
+    let other = tempfile::tempdir().unwrap();
+    let blobs = other.path().join("models--test-org--llama-micro/blobs");
+    std::fs::create_dir_all(&blobs).unwrap();
+    let blob = blobs.join(sha256_hex(&weights));
+    std::fs::write(incomplete_path(&blob), &weights).unwrap();
+    let sent = fake.bytes_sent();
+    let d = hub(&fake, other.path(), None)
+        .download(REPO, "main", &quiet)
+        .await
+        .unwrap();
+    let w = d
+        .files
+        .iter()
+        .find(|f| f.file == "model.safetensors")
+        .unwrap();
+    assert_eq!((w.status, w.fetched), (FileStatus::Resumed, 0));
+    assert_eq!(fake.bytes_sent() - sent, d.fetched);
+    assert_eq!(std::fs::read(&blob).unwrap(), weights);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
