@@ -63,6 +63,18 @@ pub enum Command {
     Worker,
     /// Serve a local model over an OpenAI-compatible HTTP API.
     Serve(ServeArgs),
+    /// Download checkpoints from the Hugging Face hub into its cache (HF_TOKEN, HF_ENDPOINT).
+    Download(DownloadArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DownloadArgs {
+    /// Catalog model ids or `org/name` repository ids.
+    #[arg(required = true, value_name = "MODEL")]
+    pub models: Vec<String>,
+    /// Branch, tag or commit [default: the catalog's revision, else main].
+    #[arg(long, value_name = "REV")]
+    pub revision: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -8,6 +8,7 @@ pub mod commands;
 pub mod error;
 pub mod hardware;
 pub mod history;
+pub mod hub;
 pub mod metrics;
 pub mod plan;
 pub mod printer;

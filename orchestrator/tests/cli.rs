@@ -6,8 +6,11 @@
 //! - `history`: the read commands over a database of synthetic runs (history, show, compare,
 //!   export, report).
 //! - run: end-to-end evaluation runs (`run.rs`), of served models too (`remote.rs`).
+//! - downloads from a fake Hugging Face hub (`hub.rs`, `fake_hub.rs`).
 
+mod fake_hub;
 mod history;
+mod hub;
 mod remote;
 mod run;
 mod serve;

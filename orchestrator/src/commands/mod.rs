@@ -4,6 +4,7 @@ pub mod bench_model;
 pub mod categories;
 pub mod compare;
 pub mod datasets;
+pub mod download;
 pub mod export;
 pub mod gpus;
 pub mod history;
@@ -34,6 +35,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             Ok(crate::error::EXIT_OK)
         }
         Command::Serve(args) => serve::run(&args, &printer),
+        Command::Download(args) => download::run(&args, &cli.global, &printer),
         Command::Bench(args) if args.plan => bench::run_plan(&printer),
         Command::Bench(args) if args.history_db.is_some() => history::bench(&args, &printer),
         Command::History(args) => history::run(&args, &cli.global, &printer),

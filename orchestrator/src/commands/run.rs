@@ -199,9 +199,9 @@ async fn run_with_store(
         limit: config.limit,
         settings: plan_settings,
     };
-    let plan = plan::build(&catalog, &inv, &req, &catalog::find_local, &TableRates)
+    let mut plan = plan::build(&catalog, &inv, &req, &catalog::find_local, &TableRates)
         .map_err(|e| InputError(e.to_string()))?;
-    check_weights(&plan, &catalog, args.download)?;
+    check_weights(&mut plan, &mut catalog, args.download, printer).await?;
     // One sandbox for the run, opened before anything is recorded: a host that cannot
     // isolate model-written code refuses here.
     let sandbox = run::code::open_sandbox(
@@ -599,8 +599,18 @@ fn adhoc_model(catalog: &mut Catalog, given: &str) -> Result<String, InputError>
     Ok(id)
 }
 
-/// Every runnable model must have its weights on disk before anything starts.
-fn check_weights(plan: &Plan, catalog: &Catalog, download: bool) -> Result<(), InputError> {
+/// Every runnable model must have its weights on disk before anything starts. With
+/// `--download`, missing checkpoints with a hub repository are fetched first (and the model's
+/// revision pinned to the commit, see `commands::download::complete_plan`).
+async fn check_weights(
+    plan: &mut Plan,
+    catalog: &mut Catalog,
+    download: bool,
+    printer: &Printer,
+) -> anyhow::Result<()> {
+    if download {
+        super::download::complete_plan(plan, catalog, printer).await?;
+    }
     let missing: Vec<String> = plan
         .jobs
         .iter()
@@ -633,15 +643,16 @@ fn check_weights(plan: &Plan, catalog: &Catalog, download: bool) -> Result<(), I
         return Ok(());
     }
     let download_note = if download {
-        "--download is not yet available in this build; fetch them with the commands above"
+        "they have no Hugging Face repository to download from; put them in place, then run again"
     } else {
-        "fetch them, then run again"
+        "fetch them with the commands above, or run again with --download"
     };
     Err(InputError(format!(
         "{} model(s) have no weights on disk:\n{}\n{download_note}",
         missing.len(),
         missing.join("\n")
-    )))
+    ))
+    .into())
 }
 
 /// Jobs from the plan: engine, replicas and devices, checkpoint and datasets.
