@@ -17,8 +17,7 @@
 //! is retried with exponential backoff on connection errors, timeouts, 429 and 5xx.
 //! The API key is read from the environment variable named in the config when the engine is
 //! built; it is never stored elsewhere and never printed (`Debug` redacts it).
-//! Plain `http://` only: the HTTP client is built without TLS, and `https://` endpoints are
-//! refused with a message saying so.
+//! `http://` and `https://` (rustls with the webpki root certificates; no system OpenSSL).
 
 mod http;
 pub mod parse;
@@ -123,15 +122,6 @@ impl RemoteEngine {
                 &cfg,
                 "base_url",
                 "must start with http:// or https://".into(),
-            ));
-        }
-        if cfg.base_url.starts_with("https://") {
-            return Err(endpoint_error(
-                &cfg,
-                "base_url",
-                "https:// endpoints are not yet supported (this build has no TLS): use http:// \
-                 on a trusted network or a local TLS-terminating proxy"
-                    .into(),
             ));
         }
         let api_key = match &cfg.api_key_env {
@@ -526,6 +516,27 @@ fn lost<T>(n: usize) -> Vec<Result<T, RequestError>> {
 mod tests {
     use super::*;
 
+    /// An `https://` endpoint is contacted over TLS: a plain-TCP peer that is not a TLS server
+    /// fails the handshake, reported as a connection problem with the endpoint.
+    #[test]
+    fn https_endpoints_are_contacted_over_tls() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                use std::io::Write;
+                let mut s = stream;
+                let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
+            }
+        });
+        let mut cfg = RemoteConfig::new(&format!("https://127.0.0.1:{port}/v1"), "m");
+        cfg.max_retries = 0;
+        cfg.timeout_s = 5.0;
+        let err = RemoteEngine::connect(cfg).err().unwrap().to_string();
+        assert!(err.contains("listing models"), "{err}");
+        assert!(!err.contains("not yet supported"), "{err}");
+    }
+
     #[test]
     fn chat_prompts_round_trip_and_plain_prompts_do_not_match() {
         let msgs = vec![ChatMessage {
@@ -558,10 +569,6 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("base_url"), "{e}");
-        let e = RemoteEngine::connect(RemoteConfig::new("https://x/v1", "m"))
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("not yet supported"), "{e}");
     }
 
     #[test]
