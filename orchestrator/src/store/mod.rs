@@ -10,6 +10,7 @@
 //! rows are keyed per job and reused across runs.
 
 pub mod bench;
+mod bulk;
 mod error;
 mod queries;
 mod sqlite;
