@@ -11,6 +11,7 @@
 
 pub mod bench;
 mod bulk;
+mod checkpoint;
 mod error;
 mod queries;
 mod sqlite;

@@ -7,6 +7,7 @@
 //! switched on and pending migrations applied.
 
 use super::Store;
+use super::checkpoint::{self, Checkpoints};
 use super::error::{SQLITE_NOTADB, StoreError, describe, is_busy, sqlite_code};
 use super::types::*;
 use super::writer::{self, CHUNK_HASHES, Command, Writer, WriterHandle};
@@ -94,13 +95,24 @@ impl SqliteStore {
             .await
             .map_err(open_err)?;
         migrate(&path, &mut conn).await?;
+        // Checkpoints run beside the writer; its own automatic checkpoint is only a backstop.
+        sqlx::query(checkpoint::WRITER_BACKSTOP)
+            .execute(&mut conn)
+            .await
+            .map_err(open_err)?;
+        let checkpoint_conn = SqliteConnection::connect_with(&rw)
+            .await
+            .map_err(open_err)?;
 
         let pool = SqlitePoolOptions::new()
             .max_connections(options.readers.max(1))
             .connect_with(base.read_only(true))
             .await
             .map_err(open_err)?;
-        let writer = writer::spawn(Writer::new(conn, path.clone(), options.busy_timeout));
+        let writer = writer::spawn(
+            Writer::new(conn, path.clone(), options.busy_timeout)
+                .with_checkpoints(Checkpoints::spawn(checkpoint_conn)),
+        );
         Ok(SqliteStore {
             path,
             pool,

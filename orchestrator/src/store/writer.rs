@@ -7,6 +7,7 @@
 //! prepared single-row `INSERT` per table ([`BulkRow`]).
 
 use super::bulk::{self, Binder, BulkError, BulkRow};
+use super::checkpoint::Checkpoints;
 use super::error::{SQLITE_BUSY, SQLITE_LOCKED, StoreError, describe, is_busy};
 use super::now_ms;
 use super::types::{
@@ -76,6 +77,9 @@ pub(crate) fn spawn(mut writer: Writer) -> WriterHandle {
     tokio::spawn(async move {
         while let Some(cmd) = rx.recv().await {
             if let Command::Shutdown(done) = cmd {
+                if let Some(checkpoints) = writer.checkpoints.take() {
+                    checkpoints.stop().await;
+                }
                 if let Err(e) = writer.conn.close().await {
                     tracing::debug!(error = %e, "closing the write connection");
                 }
@@ -83,6 +87,9 @@ pub(crate) fn spawn(mut writer: Writer) -> WriterHandle {
                 return;
             }
             writer.handle(cmd).await;
+            if let Some(checkpoints) = &writer.checkpoints {
+                checkpoints.kick();
+            }
         }
     });
     WriterHandle { tx }
@@ -92,6 +99,7 @@ pub(crate) struct Writer {
     conn: SqliteConnection,
     path: PathBuf,
     busy_timeout: Duration,
+    checkpoints: Option<Checkpoints>,
 }
 
 impl Writer {
@@ -100,7 +108,14 @@ impl Writer {
             conn,
             path,
             busy_timeout,
+            checkpoints: None,
         }
+    }
+
+    /// Leave WAL checkpoints to a task of their own (see `checkpoint.rs`).
+    pub(crate) fn with_checkpoints(mut self, checkpoints: Checkpoints) -> Self {
+        self.checkpoints = Some(checkpoints);
+        self
     }
 
     async fn handle(&mut self, cmd: Command) {
