@@ -1,9 +1,26 @@
 //! Tests of the SQLite store against real database files in temporary directories.
 
 use super::*;
-use crate::store::{SampleKey, sha256_hex};
+use crate::store::{HistoryQuery, HistoryRow, Queries, SampleKey, sha256_hex};
 use sha2::Digest;
 use std::collections::BTreeMap;
+
+/// The aggregate a history row reports.
+fn aggregate_of(h: &HistoryRow) -> AggregateRow {
+    AggregateRow {
+        job_id: h.job_id,
+        dataset: h.dataset.clone(),
+        metric: h.metric.clone(),
+        filter: h.filter.clone(),
+        value: h.value,
+        stderr: h.stderr,
+        n: h.n,
+        n_scored: h.n_scored,
+        n_failed: h.n_failed,
+        partial: h.partial,
+        higher_is_better: h.higher_is_better,
+    }
+}
 
 fn new_run(started_at_ms: i64) -> NewRun {
     NewRun {
@@ -173,9 +190,9 @@ async fn run_job_samples_aggregates_telemetry_round_trip() {
         ..agg.clone()
     };
     store.upsert_aggregates(vec![agg2.clone()]).await.unwrap();
-    let hist = store.history(&HistoryFilter::default()).await.unwrap();
+    let hist = store.history_rows(&HistoryQuery::default()).await.unwrap();
     assert_eq!(hist.len(), 1);
-    assert_eq!(hist[0].row, agg2);
+    assert_eq!(aggregate_of(&hist[0]), agg2);
     assert_eq!((hist[0].run_id, hist[0].model.as_str()), (run_id, "phi-2"));
 
     let t = TelemetrySample {
@@ -256,11 +273,11 @@ async fn history_filters_and_orders_newest_first() {
             .collect();
         store.upsert_aggregates(rows).await.unwrap();
     }
-    let all = store.history(&HistoryFilter::default()).await.unwrap();
+    let all = store.history_rows(&HistoryQuery::default()).await.unwrap();
     let starts: Vec<i64> = all.iter().map(|a| a.run_started_at_ms).collect();
     assert_eq!(starts, vec![300, 300, 200, 200, 100, 100]);
     let phi_acc = store
-        .history(&HistoryFilter {
+        .history_rows(&HistoryQuery {
             model: Some("phi-2".into()),
             metric: Some("acc".into()),
             ..Default::default()
@@ -268,9 +285,9 @@ async fn history_filters_and_orders_newest_first() {
         .await
         .unwrap();
     assert_eq!(phi_acc.len(), 2);
-    assert_eq!(phi_acc[0].row.value, 0.3);
+    assert_eq!(phi_acc[0].value, 0.3);
     let limited = store
-        .history(&HistoryFilter {
+        .history_rows(&HistoryQuery {
             since_ms: Some(150),
             limit: Some(1),
             ..Default::default()
@@ -492,7 +509,7 @@ async fn readers_are_not_blocked_by_a_long_write_transaction() {
     // Were reads blocked, they would fail with `Busy` after 300 ms, as the write below does.
     let run = store.run(run_id).await.unwrap();
     assert_eq!(run.status, RunStatus::Running, "reads see the last commit");
-    assert!(store.history(&HistoryFilter::default()).await.is_ok());
+    assert!(store.history_rows(&HistoryQuery::default()).await.is_ok());
     assert_eq!(store.runs(10).await.unwrap().len(), 1);
 
     // A write meanwhile waits for the busy timeout, then fails with a clear message.
