@@ -540,3 +540,52 @@ async fn closed_store_reports_writer_closed() {
         Err(StoreError::WriterClosed)
     ));
 }
+
+#[tokio::test]
+async fn a_batch_that_fails_part_way_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("f.db")).await.unwrap();
+    let run_id = store.create_run(new_run(1)).await.unwrap();
+    let job_id = store.create_job(new_job(run_id, "phi-2")).await.unwrap();
+    // The third row names a job that does not exist: the foreign key refuses it.
+    let batch = vec![sample(job_id, 0), sample(job_id, 1), sample(job_id + 99, 2)];
+    let err = store.insert_samples(batch).await.unwrap_err();
+    assert!(matches!(err, StoreError::Database { .. }), "{err}");
+    assert!(err.to_string().contains("writing samples"), "{err}");
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM samples").await, 0);
+    // The connection is usable afterwards (no transaction was left open).
+    assert_eq!(
+        store.insert_samples(vec![sample(job_id, 0)]).await.unwrap(),
+        1
+    );
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn committed_pages_reach_the_database_file_while_the_store_is_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    let run_id = store.create_run(new_run(1)).await.unwrap();
+    let job_id = store.create_job(new_job(run_id, "phi-2")).await.unwrap();
+    let before = std::fs::metadata(&path).unwrap().len();
+    // About 3 MB of rows, far below the writer's own checkpoint threshold (10,000 pages), so
+    // only the checkpoint task can move them into the database file.
+    for batch in 0..5u64 {
+        let rows = (batch * 1000..(batch + 1) * 1000)
+            .map(|i| crate::store::bench::synthetic_row(job_id, i))
+            .collect();
+        assert_eq!(store.insert_samples(rows).await.unwrap(), 1000);
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut size = before;
+    while size < before + 2_000_000 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        size = std::fs::metadata(&path).unwrap().len();
+    }
+    assert!(
+        size >= before + 2_000_000,
+        "database file {before} -> {size} bytes"
+    );
+    store.close().await;
+}
