@@ -4,7 +4,9 @@
 //! reply. [`Writer`] holds the connection and does the work, so it can be tested without tasks.
 //! Batches of rows (samples, aggregates, telemetry) go through one generic path,
 //! [`Writer::insert_batch`], which hands them to `bulk.rs`: one transaction per batch, one
-//! prepared single-row `INSERT` per table ([`BulkRow`]).
+//! prepared single-row `INSERT` per table ([`BulkRow`]). After each command the writer tells the
+//! checkpoint task (`checkpoint.rs`) that the WAL grew, so it never copies pages back itself
+//! unless that task falls far behind.
 
 use super::bulk::{self, Binder, BulkError, BulkRow};
 use super::checkpoint::Checkpoints;
