@@ -299,7 +299,7 @@ impl Writer {
         Ok(())
     }
 
-    /// Insert finished samples in one transaction; see [`BulkRow for SampleRow`](SampleRow).
+    /// Insert finished samples in one transaction (the upsert is `SampleRow`'s [`BulkRow::SQL`]).
     pub(crate) async fn insert_samples(&mut self, rows: Vec<SampleRow>) -> Result<u64, StoreError> {
         self.insert_batch(&rows, "writing samples").await
     }
