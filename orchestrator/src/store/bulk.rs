@@ -99,12 +99,21 @@ unsafe fn insert_rows<R: BulkRow>(
         json: Vec::with_capacity(256),
         _rows: PhantomData,
     };
+    // SAFETY: the statement is valid.
+    let parameters = unsafe { ffi::sqlite3_bind_parameter_count(stmt.0) };
     let mut changed = 0u64;
     for row in rows {
         binder.next = 1;
         row.bind(&mut binder, now_ms);
         if let Some(e) = binder.failed.take() {
             return Err(e);
+        }
+        // A parameter left unbound would keep the previous row's value.
+        if binder.next - 1 != parameters {
+            return Err(BulkError::Encode(format!(
+                "{} values bound for {parameters} parameters",
+                binder.next - 1
+            )));
         }
         // SAFETY: every parameter of the statement is bound to a value that outlives this step
         // (the rows are borrowed for the whole call; copied values belong to SQLite).
@@ -312,4 +321,57 @@ unsafe fn failure(db: *mut ffi::sqlite3, rc: c_int) -> BulkError {
     };
     tracing::debug!(code, %message, "sqlite bulk insert failed");
     BulkError::Sqlite { code }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sqlx::{Connection, Executor};
+
+    struct Pair(i64, &'static str);
+
+    impl BulkRow for Pair {
+        const SQL: &'static str = "INSERT INTO t (n, s) VALUES (?, ?) ON CONFLICT (n) DO NOTHING";
+        fn bind<'r>(&'r self, b: &mut Binder<'r>, _now_ms: i64) {
+            b.int(self.0).text(self.1);
+        }
+    }
+
+    /// Binds one value fewer than its statement has parameters.
+    struct Short(i64);
+
+    impl BulkRow for Short {
+        const SQL: &'static str = "INSERT INTO t (n, s) VALUES (?, ?)";
+        fn bind<'r>(&'r self, b: &mut Binder<'r>, _now_ms: i64) {
+            b.int(self.0);
+        }
+    }
+
+    #[tokio::test]
+    async fn counts_changes_and_refuses_a_row_that_binds_too_few_values() {
+        let mut conn = sqlx::SqliteConnection::connect("sqlite::memory:")
+            .await
+            .unwrap();
+        conn.execute("CREATE TABLE t (n INTEGER PRIMARY KEY, s TEXT NOT NULL)")
+            .await
+            .unwrap();
+        let mut handle = conn.lock_handle().await.unwrap();
+        let db = handle.as_raw_handle();
+        let rows = [Pair(1, "a"), Pair(2, "b"), Pair(1, "again")];
+        // SAFETY: the locked handle keeps sqlx's worker off the connection.
+        assert_eq!(unsafe { insert(db, &rows, 0) }, Ok(2));
+        let err = unsafe { insert(db, &[Short(3)], 0) }.unwrap_err();
+        assert_eq!(
+            err,
+            BulkError::Encode("1 values bound for 2 parameters".into())
+        );
+        // Nothing of the failed batch remains and no transaction is left open.
+        assert_eq!(unsafe { ffi::sqlite3_get_autocommit(db.as_ptr()) }, 1);
+        drop(handle);
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM t")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(n, 2);
+    }
 }
