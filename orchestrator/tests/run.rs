@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 use crate::util::{Output, Scratch};
-use assay::store::{HistoryFilter, SqliteStore, Store};
+use assay::store::{HistoryQuery, Queries, SqliteStore, Store};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -56,17 +56,16 @@ fn aggregates(db: &Path, run_id: i64) -> Vec<(String, String, String, String, i6
     rt().block_on(async {
         let store = SqliteStore::open(db).await.expect("open db");
         let rows = store
-            .history(&HistoryFilter {
+            .history_rows(&HistoryQuery {
                 run_id: Some(run_id),
-                ..HistoryFilter::default()
+                ..HistoryQuery::default()
             })
             .await
             .expect("history");
         store.close().await;
         let mut out: Vec<_> = rows
             .into_iter()
-            .map(|a| {
-                let r = a.row;
+            .map(|r| {
                 (
                     r.dataset,
                     r.metric,
@@ -347,7 +346,7 @@ fn reads_during_a_run_neither_block_nor_fail() {
                 let t = Instant::now();
                 let runs = store.runs(10).await.expect("runs during a run");
                 store
-                    .history(&HistoryFilter::default())
+                    .history_rows(&HistoryQuery::default())
                     .await
                     .expect("history during a run");
                 for r in runs {

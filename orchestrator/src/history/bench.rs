@@ -1,5 +1,5 @@
 //! History benchmark: fill a new database with synthetic runs through the store's own write
-//! path (multi-row inserts in one transaction per batch), then time the queries behind
+//! path (one transaction per batch), then time the queries behind
 //! `history --model M --dataset D` and `compare A B` in-process against it.
 //!
 //! Shape (defaults: 10,000 runs, 1,000,000 samples): each run evaluates [`MODELS_PER_RUN`] of

@@ -99,19 +99,26 @@ pub(crate) fn is_busy(e: &sqlx::Error) -> bool {
 /// A short, SQL-free description of an error, for messages.
 pub(crate) fn describe(e: &sqlx::Error) -> String {
     match sqlite_code(e) {
-        Some(SQLITE_BUSY) | Some(SQLITE_LOCKED) => "database is locked".into(),
-        Some(8) => "the database is read-only".into(),
-        Some(10) => "disk I/O error".into(),
-        Some(11) => "the database file is malformed".into(),
-        Some(13) => "the disk is full".into(),
-        Some(14) => "the file cannot be opened".into(),
-        Some(19) => "a constraint was violated".into(),
-        Some(SQLITE_NOTADB) => "not a database".into(),
-        Some(code) => format!("SQLite code {code}"),
+        Some(code) => describe_code(code),
         None => match e {
             sqlx::Error::Io(io) => format!("I/O error: {io}"),
             sqlx::Error::PoolTimedOut => "timed out waiting for a connection".into(),
             _ => "internal error".into(),
         },
+    }
+}
+
+/// A short description of a primary SQLite result code.
+pub(crate) fn describe_code(code: i32) -> String {
+    match code {
+        SQLITE_BUSY | SQLITE_LOCKED => "database is locked".into(),
+        8 => "the database is read-only".into(),
+        10 => "disk I/O error".into(),
+        11 => "the database file is malformed".into(),
+        13 => "the disk is full".into(),
+        14 => "the file cannot be opened".into(),
+        19 => "a constraint was violated".into(),
+        SQLITE_NOTADB => "not a database".into(),
+        code => format!("SQLite code {code}"),
     }
 }

@@ -10,6 +10,8 @@
 //! rows are keyed per job and reused across runs.
 
 pub mod bench;
+mod bulk;
+mod checkpoint;
 mod error;
 mod queries;
 mod sqlite;
@@ -23,8 +25,8 @@ pub use queries::{
 };
 pub use sqlite::{SqliteStore, StoreOptions};
 pub use types::{
-    AggregateRecord, AggregateRow, HistoryFilter, JobRecord, JobStatus, JobUpdate, NewJob, NewRun,
-    ResumeScope, RunRecord, RunStatus, SampleRecord, SampleRow, TelemetrySample,
+    AggregateRow, JobRecord, JobStatus, JobUpdate, NewJob, NewRun, ResumeScope, RunRecord,
+    RunStatus, SampleRecord, SampleRow, TelemetrySample,
 };
 
 use sha2::{Digest, Sha256};
@@ -100,11 +102,6 @@ pub trait Store: Send + Sync {
         job_id: i64,
         dataset: Option<&str>,
     ) -> impl Future<Output = Result<Vec<SampleRecord>, StoreError>> + Send;
-    /// Aggregates with their run and model, newest run first.
-    fn history(
-        &self,
-        filter: &HistoryFilter,
-    ) -> impl Future<Output = Result<Vec<AggregateRecord>, StoreError>> + Send;
     fn telemetry(
         &self,
         run_id: i64,

@@ -7,6 +7,7 @@
 //! switched on and pending migrations applied.
 
 use super::Store;
+use super::checkpoint::{self, Checkpoints};
 use super::error::{SQLITE_NOTADB, StoreError, describe, is_busy, sqlite_code};
 use super::types::*;
 use super::writer::{self, CHUNK_HASHES, Command, Writer, WriterHandle};
@@ -94,13 +95,24 @@ impl SqliteStore {
             .await
             .map_err(open_err)?;
         migrate(&path, &mut conn).await?;
+        // Checkpoints run beside the writer; its own automatic checkpoint is only a backstop.
+        sqlx::query(checkpoint::WRITER_BACKSTOP)
+            .execute(&mut conn)
+            .await
+            .map_err(open_err)?;
+        let checkpoint_conn = SqliteConnection::connect_with(&rw)
+            .await
+            .map_err(open_err)?;
 
         let pool = SqlitePoolOptions::new()
             .max_connections(options.readers.max(1))
             .connect_with(base.read_only(true))
             .await
             .map_err(open_err)?;
-        let writer = writer::spawn(Writer::new(conn, path.clone(), options.busy_timeout));
+        let writer = writer::spawn(
+            Writer::new(conn, path.clone(), options.busy_timeout)
+                .with_checkpoints(Checkpoints::spawn(checkpoint_conn)),
+        );
         Ok(SqliteStore {
             path,
             pool,
@@ -388,30 +400,6 @@ pub(super) fn sample_record(row: &SqliteRow) -> Result<SampleRecord, StoreError>
     })
 }
 
-fn aggregate_record(row: &SqliteRow) -> Result<AggregateRecord, StoreError> {
-    Ok(AggregateRecord {
-        run_id: row.try_get("run_id")?,
-        run_started_at_ms: row.try_get("started_at_ms")?,
-        model: row.try_get("model")?,
-        revision: row.try_get("revision")?,
-        engine: row.try_get("engine")?,
-        created_at_ms: row.try_get("created_at_ms")?,
-        row: AggregateRow {
-            job_id: row.try_get("job_id")?,
-            dataset: row.try_get("dataset")?,
-            metric: row.try_get("metric")?,
-            filter: row.try_get("filter")?,
-            value: row.try_get("value")?,
-            stderr: row.try_get("stderr")?,
-            n: row.try_get("n")?,
-            n_scored: row.try_get("n_scored")?,
-            n_failed: row.try_get("n_failed")?,
-            partial: row.try_get("partial")?,
-            higher_is_better: row.try_get("higher_is_better")?,
-        },
-    })
-}
-
 impl Store for SqliteStore {
     async fn create_run(&self, run: NewRun) -> Result<i64, StoreError> {
         self.writer.request(|r| Command::CreateRun(run, r)).await
@@ -566,41 +554,6 @@ impl Store for SqliteStore {
         .await
         .map_err(self.read_err("reading samples"))?;
         rows.iter().map(sample_record).collect()
-    }
-
-    async fn history(&self, f: &HistoryFilter) -> Result<Vec<AggregateRecord>, StoreError> {
-        let mut qb = QueryBuilder::<Sqlite>::new(
-            "SELECT a.*, j.run_id, j.model, j.revision, j.engine, r.started_at_ms
-             FROM aggregates a JOIN jobs j ON j.id = a.job_id JOIN runs r ON r.id = j.run_id
-             WHERE 1 = 1",
-        );
-        if let Some(run_id) = f.run_id {
-            qb.push(" AND j.run_id = ").push_bind(run_id);
-        }
-        if let Some(model) = &f.model {
-            qb.push(" AND j.model = ").push_bind(model.clone());
-        }
-        if let Some(dataset) = &f.dataset {
-            qb.push(" AND a.dataset = ").push_bind(dataset.clone());
-        }
-        if let Some(metric) = &f.metric {
-            qb.push(" AND a.metric = ").push_bind(metric.clone());
-        }
-        if let Some(since) = f.since_ms {
-            qb.push(" AND r.started_at_ms >= ").push_bind(since);
-        }
-        qb.push(
-            " ORDER BY r.started_at_ms DESC, r.id DESC, j.model, a.dataset, a.metric, a.filter",
-        );
-        if let Some(limit) = f.limit {
-            qb.push(" LIMIT ").push_bind(limit);
-        }
-        let rows = qb
-            .build()
-            .fetch_all(&self.pool)
-            .await
-            .map_err(self.read_err("reading history"))?;
-        rows.iter().map(aggregate_record).collect()
     }
 
     async fn telemetry(&self, run_id: i64) -> Result<Vec<TelemetrySample>, StoreError> {

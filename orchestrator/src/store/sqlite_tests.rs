@@ -1,9 +1,26 @@
 //! Tests of the SQLite store against real database files in temporary directories.
 
 use super::*;
-use crate::store::{SampleKey, sha256_hex};
+use crate::store::{HistoryQuery, HistoryRow, Queries, SampleKey, sha256_hex};
 use sha2::Digest;
 use std::collections::BTreeMap;
+
+/// The aggregate a history row reports.
+fn aggregate_of(h: &HistoryRow) -> AggregateRow {
+    AggregateRow {
+        job_id: h.job_id,
+        dataset: h.dataset.clone(),
+        metric: h.metric.clone(),
+        filter: h.filter.clone(),
+        value: h.value,
+        stderr: h.stderr,
+        n: h.n,
+        n_scored: h.n_scored,
+        n_failed: h.n_failed,
+        partial: h.partial,
+        higher_is_better: h.higher_is_better,
+    }
+}
 
 fn new_run(started_at_ms: i64) -> NewRun {
     NewRun {
@@ -173,9 +190,9 @@ async fn run_job_samples_aggregates_telemetry_round_trip() {
         ..agg.clone()
     };
     store.upsert_aggregates(vec![agg2.clone()]).await.unwrap();
-    let hist = store.history(&HistoryFilter::default()).await.unwrap();
+    let hist = store.history_rows(&HistoryQuery::default()).await.unwrap();
     assert_eq!(hist.len(), 1);
-    assert_eq!(hist[0].row, agg2);
+    assert_eq!(aggregate_of(&hist[0]), agg2);
     assert_eq!((hist[0].run_id, hist[0].model.as_str()), (run_id, "phi-2"));
 
     let t = TelemetrySample {
@@ -256,11 +273,11 @@ async fn history_filters_and_orders_newest_first() {
             .collect();
         store.upsert_aggregates(rows).await.unwrap();
     }
-    let all = store.history(&HistoryFilter::default()).await.unwrap();
+    let all = store.history_rows(&HistoryQuery::default()).await.unwrap();
     let starts: Vec<i64> = all.iter().map(|a| a.run_started_at_ms).collect();
     assert_eq!(starts, vec![300, 300, 200, 200, 100, 100]);
     let phi_acc = store
-        .history(&HistoryFilter {
+        .history_rows(&HistoryQuery {
             model: Some("phi-2".into()),
             metric: Some("acc".into()),
             ..Default::default()
@@ -268,9 +285,9 @@ async fn history_filters_and_orders_newest_first() {
         .await
         .unwrap();
     assert_eq!(phi_acc.len(), 2);
-    assert_eq!(phi_acc[0].row.value, 0.3);
+    assert_eq!(phi_acc[0].value, 0.3);
     let limited = store
-        .history(&HistoryFilter {
+        .history_rows(&HistoryQuery {
             since_ms: Some(150),
             limit: Some(1),
             ..Default::default()
@@ -492,7 +509,7 @@ async fn readers_are_not_blocked_by_a_long_write_transaction() {
     // Were reads blocked, they would fail with `Busy` after 300 ms, as the write below does.
     let run = store.run(run_id).await.unwrap();
     assert_eq!(run.status, RunStatus::Running, "reads see the last commit");
-    assert!(store.history(&HistoryFilter::default()).await.is_ok());
+    assert!(store.history_rows(&HistoryQuery::default()).await.is_ok());
     assert_eq!(store.runs(10).await.unwrap().len(), 1);
 
     // A write meanwhile waits for the busy timeout, then fails with a clear message.
@@ -522,4 +539,53 @@ async fn closed_store_reports_writer_closed() {
         store.create_run(new_run(1)).await,
         Err(StoreError::WriterClosed)
     ));
+}
+
+#[tokio::test]
+async fn a_batch_that_fails_part_way_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("f.db")).await.unwrap();
+    let run_id = store.create_run(new_run(1)).await.unwrap();
+    let job_id = store.create_job(new_job(run_id, "phi-2")).await.unwrap();
+    // The third row names a job that does not exist: the foreign key refuses it.
+    let batch = vec![sample(job_id, 0), sample(job_id, 1), sample(job_id + 99, 2)];
+    let err = store.insert_samples(batch).await.unwrap_err();
+    assert!(matches!(err, StoreError::Database { .. }), "{err}");
+    assert!(err.to_string().contains("writing samples"), "{err}");
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM samples").await, 0);
+    // The connection is usable afterwards (no transaction was left open).
+    assert_eq!(
+        store.insert_samples(vec![sample(job_id, 0)]).await.unwrap(),
+        1
+    );
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn committed_pages_reach_the_database_file_while_the_store_is_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    let run_id = store.create_run(new_run(1)).await.unwrap();
+    let job_id = store.create_job(new_job(run_id, "phi-2")).await.unwrap();
+    let before = std::fs::metadata(&path).unwrap().len();
+    // About 3 MB of rows, far below the writer's own checkpoint threshold (10,000 pages), so
+    // only the checkpoint task can move them into the database file.
+    for batch in 0..5u64 {
+        let rows = (batch * 1000..(batch + 1) * 1000)
+            .map(|i| crate::store::bench::synthetic_row(job_id, i))
+            .collect();
+        assert_eq!(store.insert_samples(rows).await.unwrap(), 1000);
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut size = before;
+    while size < before + 2_000_000 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        size = std::fs::metadata(&path).unwrap().len();
+    }
+    assert!(
+        size >= before + 2_000_000,
+        "database file {before} -> {size} bytes"
+    );
+    store.close().await;
 }

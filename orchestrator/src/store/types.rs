@@ -196,19 +196,6 @@ pub struct AggregateRow {
     pub higher_is_better: bool,
 }
 
-/// An aggregate with the run and model it belongs to (history rows).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct AggregateRecord {
-    pub run_id: i64,
-    pub run_started_at_ms: i64,
-    pub model: String,
-    pub revision: String,
-    pub engine: String,
-    pub created_at_ms: i64,
-    #[serde(flatten)]
-    pub row: AggregateRow,
-}
-
 /// One reading of one device's counters.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TelemetrySample {
@@ -222,15 +209,4 @@ pub struct TelemetrySample {
     pub mem_total_bytes: Option<i64>,
     pub power_w: Option<f64>,
     pub temp_c: Option<f64>,
-}
-
-/// Which aggregates `history` lists; empty fields match everything. Newest first.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct HistoryFilter {
-    pub run_id: Option<i64>,
-    pub model: Option<String>,
-    pub dataset: Option<String>,
-    pub metric: Option<String>,
-    pub since_ms: Option<i64>,
-    pub limit: Option<i64>,
 }

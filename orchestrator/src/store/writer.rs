@@ -2,30 +2,25 @@
 //!
 //! [`WriterHandle`] is a cheap `Clone` around a bounded channel; each command carries a oneshot
 //! reply. [`Writer`] holds the connection and does the work, so it can be tested without tasks.
-//! Bulk rows are inserted with multi-row `INSERT ... VALUES` statements of [`CHUNK_ROWS`] rows
-//! inside one `BEGIN IMMEDIATE` transaction (a write lock taken up front, so the busy timeout
-//! applies instead of a mid-transaction failure).
+//! Batches of rows (samples, aggregates, telemetry) go through one generic path,
+//! [`Writer::insert_batch`], which hands them to `bulk.rs`: one transaction per batch, one
+//! prepared single-row `INSERT` per table ([`BulkRow`]). After each command the writer tells the
+//! checkpoint task (`checkpoint.rs`) that the WAL grew, so it never copies pages back itself
+//! unless that task falls far behind.
 
-use super::error::{StoreError, describe, is_busy};
+use super::bulk::{self, Binder, BulkError, BulkRow};
+use super::checkpoint::Checkpoints;
+use super::error::{SQLITE_BUSY, SQLITE_LOCKED, StoreError, describe, is_busy};
 use super::now_ms;
 use super::types::{
     AggregateRow, JobUpdate, NewJob, NewRun, ResumeScope, RunStatus, SampleRow, TelemetrySample,
 };
-use sqlx::Arguments;
-use sqlx::sqlite::{Sqlite, SqliteArguments, SqliteConnection};
+use sqlx::sqlite::{Sqlite, SqliteConnection};
 use sqlx::{Connection, QueryBuilder};
 use std::path::PathBuf;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
-/// Rows per multi-row INSERT statement (17 columns x 500 stays under SQLite's 32,766
-/// bound-parameter limit).
-pub const CHUNK_ROWS: usize = 500;
-/// Columns bound per sample row.
-const SAMPLE_COLUMNS: usize = 17;
-const INSERT_SAMPLES: &str = "INSERT INTO samples (job_id, sample_hash, dataset, dataset_hash, \
-    item_index, repeat_index, prompt_hash, target, output, filtered, loglikelihoods, scores, \
-    error, latency_ms, prompt_tokens, output_tokens, created_at_ms) ";
 /// Hashes per `IN (...)` list.
 pub(crate) const CHUNK_HASHES: usize = 500;
 
@@ -84,6 +79,9 @@ pub(crate) fn spawn(mut writer: Writer) -> WriterHandle {
     tokio::spawn(async move {
         while let Some(cmd) = rx.recv().await {
             if let Command::Shutdown(done) = cmd {
+                if let Some(checkpoints) = writer.checkpoints.take() {
+                    checkpoints.stop().await;
+                }
                 if let Err(e) = writer.conn.close().await {
                     tracing::debug!(error = %e, "closing the write connection");
                 }
@@ -91,6 +89,9 @@ pub(crate) fn spawn(mut writer: Writer) -> WriterHandle {
                 return;
             }
             writer.handle(cmd).await;
+            if let Some(checkpoints) = &writer.checkpoints {
+                checkpoints.kick();
+            }
         }
     });
     WriterHandle { tx }
@@ -100,6 +101,7 @@ pub(crate) struct Writer {
     conn: SqliteConnection,
     path: PathBuf,
     busy_timeout: Duration,
+    checkpoints: Option<Checkpoints>,
 }
 
 impl Writer {
@@ -108,7 +110,14 @@ impl Writer {
             conn,
             path,
             busy_timeout,
+            checkpoints: None,
         }
+    }
+
+    /// Leave WAL checkpoints to a task of their own (see `checkpoint.rs`).
+    pub(crate) fn with_checkpoints(mut self, checkpoints: Checkpoints) -> Self {
+        self.checkpoints = Some(checkpoints);
+        self
     }
 
     async fn handle(&mut self, cmd: Command) {
@@ -290,68 +299,49 @@ impl Writer {
         Ok(())
     }
 
+    /// Insert finished samples in one transaction (the upsert is `SampleRow`'s [`BulkRow::SQL`]).
     pub(crate) async fn insert_samples(&mut self, rows: Vec<SampleRow>) -> Result<u64, StoreError> {
+        self.insert_batch(&rows, "writing samples").await
+    }
+
+    /// Insert `rows` in one transaction through [`bulk::insert`]. Returns the rows changed.
+    async fn insert_batch<R: BulkRow>(
+        &mut self,
+        rows: &[R],
+        context: &str,
+    ) -> Result<u64, StoreError> {
         if rows.is_empty() {
             return Ok(0);
         }
-        let err = self.err("writing samples");
-        let created = now_ms();
-        let mut tx = self
-            .conn
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(&err)?;
-        let mut written = 0;
-        let mut rows = rows.into_iter().peekable();
-        while rows.peek().is_some() {
-            let chunk = rows.by_ref().take(CHUNK_ROWS);
-            // Sized up front: growing an 8,500-value argument buffer dominated the profile.
-            let mut args = SqliteArguments::default();
-            args.reserve(CHUNK_ROWS * SAMPLE_COLUMNS, 0);
-            let mut sql = String::with_capacity(INSERT_SAMPLES.len() + CHUNK_ROWS * 60 + 800);
-            sql.push_str(INSERT_SAMPLES);
-            let mut qb = QueryBuilder::<Sqlite>::with_arguments(sql, args);
-            // Rows are consumed: their strings move into the statement's arguments uncopied.
-            qb.push_values(chunk, |mut b, r| {
-                let loglikelihoods = r
-                    .loglikelihoods
-                    .map(|l| serde_json::Value::from(l).to_string());
-                b.push_bind(r.job_id)
-                    .push_bind(r.sample_hash)
-                    .push_bind(r.dataset)
-                    .push_bind(r.dataset_hash)
-                    .push_bind(r.item_index)
-                    .push_bind(r.repeat_index)
-                    .push_bind(r.prompt_hash)
-                    .push_bind(r.target)
-                    .push_bind(r.output)
-                    .push_bind(json_object(&r.filtered))
-                    .push_bind(loglikelihoods)
-                    .push_bind(json_object(&r.scores))
-                    .push_bind(r.error)
-                    .push_bind(r.latency_ms)
-                    .push_bind(r.prompt_tokens)
-                    .push_bind(r.output_tokens)
-                    .push_bind(created);
-            });
-            // A hash the job already holds is left alone, unless the stored row failed and the
-            // new one did not.
-            qb.push(
-                " ON CONFLICT (job_id, dataset, item_index, repeat_index, sample_hash)
-                 DO UPDATE SET
-                    dataset_hash = excluded.dataset_hash, prompt_hash = excluded.prompt_hash,
-                    target = excluded.target, output = excluded.output,
-                    filtered = excluded.filtered, loglikelihoods = excluded.loglikelihoods,
-                    scores = excluded.scores, error = excluded.error,
-                    latency_ms = excluded.latency_ms, prompt_tokens = excluded.prompt_tokens,
-                    output_tokens = excluded.output_tokens, created_at_ms = excluded.created_at_ms
-                 WHERE samples.error IS NOT NULL AND excluded.error IS NULL",
-            );
-            let done = qb.build().execute(&mut *tx).await.map_err(&err)?;
-            written += done.rows_affected();
+        let err = self.err(context);
+        let now = now_ms();
+        let mut handle = self.conn.lock_handle().await.map_err(&err)?;
+        let db = handle.as_raw_handle();
+        // SAFETY: the locked handle keeps sqlx's worker thread off the connection until it is
+        // dropped, after the call; the writer never leaves a transaction open between commands.
+        let insert = || unsafe { bulk::insert(db, rows, now) };
+        // The batch is CPU work of a few milliseconds: on a multi-threaded runtime, let other
+        // tasks move off this worker thread meanwhile.
+        let done = match tokio::runtime::Handle::current().runtime_flavor() {
+            tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(insert),
+            _ => insert(),
+        };
+        drop(handle);
+        done.map_err(|e| self.bulk_err(context, &e))
+    }
+
+    fn bulk_err(&self, context: &str, e: &BulkError) -> StoreError {
+        if matches!(e.primary_code(), Some(SQLITE_BUSY | SQLITE_LOCKED)) {
+            StoreError::Busy {
+                path: self.path.clone(),
+                waited: self.busy_timeout,
+            }
+        } else {
+            StoreError::Database {
+                context: context.to_string(),
+                kind: e.describe(),
+            }
         }
-        tx.commit().await.map_err(&err)?;
-        Ok(written)
     }
 
     pub(crate) async fn reuse_samples(
@@ -423,88 +413,99 @@ impl Writer {
         &mut self,
         rows: &[AggregateRow],
     ) -> Result<(), StoreError> {
-        if rows.is_empty() {
-            return Ok(());
-        }
-        let context = "writing aggregates";
-        let err = self.err(context);
-        let created = now_ms();
-        let mut tx = self
-            .conn
-            .begin_with("BEGIN IMMEDIATE")
+        self.insert_batch(rows, "writing aggregates")
             .await
-            .map_err(&err)?;
-        for chunk in rows.chunks(CHUNK_ROWS) {
-            let mut qb = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO aggregates (job_id, dataset, metric, filter, value, stderr, n,
-                    n_scored, n_failed, partial, higher_is_better, created_at_ms) ",
-            );
-            qb.push_values(chunk, |mut b, r| {
-                b.push_bind(r.job_id)
-                    .push_bind(r.dataset.as_str())
-                    .push_bind(r.metric.as_str())
-                    .push_bind(r.filter.as_str())
-                    .push_bind(r.value)
-                    .push_bind(r.stderr)
-                    .push_bind(r.n)
-                    .push_bind(r.n_scored)
-                    .push_bind(r.n_failed)
-                    .push_bind(r.partial)
-                    .push_bind(r.higher_is_better)
-                    .push_bind(created);
-            });
-            qb.push(
-                " ON CONFLICT (job_id, dataset, metric, filter) DO UPDATE SET
-                    value = excluded.value, stderr = excluded.stderr, n = excluded.n,
-                    n_scored = excluded.n_scored, n_failed = excluded.n_failed,
-                    partial = excluded.partial, higher_is_better = excluded.higher_is_better,
-                    created_at_ms = excluded.created_at_ms",
-            );
-            qb.build().execute(&mut *tx).await.map_err(&err)?;
-        }
-        tx.commit().await.map_err(&err)?;
-        Ok(())
+            .map(drop)
     }
 
     pub(crate) async fn insert_telemetry(
         &mut self,
         rows: &[TelemetrySample],
     ) -> Result<(), StoreError> {
-        if rows.is_empty() {
-            return Ok(());
-        }
-        let context = "writing telemetry";
-        let err = self.err(context);
-        let mut tx = self
-            .conn
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(&err)?;
-        for chunk in rows.chunks(CHUNK_ROWS) {
-            let mut qb = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO telemetry (run_id, job_id, t_ms, device, util_pct, mem_used_bytes,
-                    mem_total_bytes, power_w, temp_c) ",
-            );
-            qb.push_values(chunk, |mut b, r| {
-                b.push_bind(r.run_id)
-                    .push_bind(r.job_id)
-                    .push_bind(r.t_ms)
-                    .push_bind(r.device.as_str())
-                    .push_bind(r.util_pct)
-                    .push_bind(r.mem_used_bytes)
-                    .push_bind(r.mem_total_bytes)
-                    .push_bind(r.power_w)
-                    .push_bind(r.temp_c);
-            });
-            qb.build().execute(&mut *tx).await.map_err(&err)?;
-        }
-        tx.commit().await.map_err(&err)?;
-        Ok(())
+        self.insert_batch(rows, "writing telemetry").await.map(drop)
     }
 }
 
-fn json_object<V: serde::Serialize>(map: &std::collections::BTreeMap<String, V>) -> String {
-    serde_json::to_string(map).unwrap_or_else(|_| "{}".to_string())
+/// A hash the job already holds is left alone, unless the stored row failed and the new one did
+/// not. The unique key leads with (job, dataset, item, repeat), the order rows arrive in.
+impl BulkRow for SampleRow {
+    const SQL: &'static str = "INSERT INTO samples (job_id, sample_hash, dataset, dataset_hash,
+            item_index, repeat_index, prompt_hash, target, output, filtered, loglikelihoods,
+            scores, error, latency_ms, prompt_tokens, output_tokens, created_at_ms)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (job_id, dataset, item_index, repeat_index, sample_hash) DO UPDATE SET
+            dataset_hash = excluded.dataset_hash, prompt_hash = excluded.prompt_hash,
+            target = excluded.target, output = excluded.output,
+            filtered = excluded.filtered, loglikelihoods = excluded.loglikelihoods,
+            scores = excluded.scores, error = excluded.error,
+            latency_ms = excluded.latency_ms, prompt_tokens = excluded.prompt_tokens,
+            output_tokens = excluded.output_tokens, created_at_ms = excluded.created_at_ms
+        WHERE samples.error IS NOT NULL AND excluded.error IS NULL";
+
+    fn bind<'r>(&'r self, b: &mut Binder<'r>, now_ms: i64) {
+        b.int(self.job_id)
+            .text(&self.sample_hash)
+            .text(&self.dataset)
+            .text(&self.dataset_hash)
+            .int(self.item_index)
+            .int(self.repeat_index)
+            .text(&self.prompt_hash)
+            .opt_text(self.target.as_deref())
+            .opt_text(self.output.as_deref())
+            .json(&self.filtered)
+            .opt_json(self.loglikelihoods.as_deref())
+            .json(&self.scores)
+            .opt_text(self.error.as_deref())
+            .opt_real(self.latency_ms)
+            .opt_int(self.prompt_tokens)
+            .opt_int(self.output_tokens)
+            .int(now_ms);
+    }
+}
+
+/// Aggregates are replaced: the latest computation of a (job, dataset, metric, filter) wins.
+impl BulkRow for AggregateRow {
+    const SQL: &'static str = "INSERT INTO aggregates (job_id, dataset, metric, filter, value,
+            stderr, n, n_scored, n_failed, partial, higher_is_better, created_at_ms)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (job_id, dataset, metric, filter) DO UPDATE SET
+            value = excluded.value, stderr = excluded.stderr, n = excluded.n,
+            n_scored = excluded.n_scored, n_failed = excluded.n_failed,
+            partial = excluded.partial, higher_is_better = excluded.higher_is_better,
+            created_at_ms = excluded.created_at_ms";
+
+    fn bind<'r>(&'r self, b: &mut Binder<'r>, now_ms: i64) {
+        b.int(self.job_id)
+            .text(&self.dataset)
+            .text(&self.metric)
+            .text(&self.filter)
+            .real(self.value)
+            .opt_real(self.stderr)
+            .int(self.n)
+            .int(self.n_scored)
+            .int(self.n_failed)
+            .bool(self.partial)
+            .bool(self.higher_is_better)
+            .int(now_ms);
+    }
+}
+
+impl BulkRow for TelemetrySample {
+    const SQL: &'static str = "INSERT INTO telemetry (run_id, job_id, t_ms, device, util_pct,
+            mem_used_bytes, mem_total_bytes, power_w, temp_c)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
+
+    fn bind<'r>(&'r self, b: &mut Binder<'r>, _now_ms: i64) {
+        b.int(self.run_id)
+            .opt_int(self.job_id)
+            .int(self.t_ms)
+            .text(&self.device)
+            .opt_real(self.util_pct)
+            .opt_int(self.mem_used_bytes)
+            .opt_int(self.mem_total_bytes)
+            .opt_real(self.power_w)
+            .opt_real(self.temp_c);
+    }
 }
 
 #[cfg(test)]
@@ -552,7 +553,6 @@ mod tests {
             })
             .await
             .unwrap();
-        // 1,201 rows span three statements of CHUNK_ROWS.
         let rows: Vec<SampleRow> = (0..1_201).map(|i| synthetic_row(job_id, i)).collect();
         assert_eq!(w.insert_samples(rows.clone()).await.unwrap(), 1_201);
         assert_eq!(w.insert_samples(rows).await.unwrap(), 0);
