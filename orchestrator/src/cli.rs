@@ -208,6 +208,13 @@ pub struct BenchArgs {
     /// already, from an earlier fill), then time `history` and `compare` against it.
     #[arg(long, value_name = "PATH", conflicts_with_all = ["model_dir", "plan"])]
     pub history_db: Option<PathBuf>,
+    /// Benchmark sample-row ingest: write ROWS synthetic sample rows into a new database in a
+    /// temporary directory, in batches of --store-batch, through the writer a run uses.
+    #[arg(long, value_name = "ROWS", conflicts_with_all = ["model_dir", "plan", "history_db"])]
+    pub store: Option<u64>,
+    /// Rows per batch for --store.
+    #[arg(long, default_value_t = 1000, requires = "store", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub store_batch: usize,
     /// Runs to generate for --history-db.
     #[arg(long, default_value_t = 10_000, requires = "history_db")]
     pub runs: u64,

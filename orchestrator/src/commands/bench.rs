@@ -1,4 +1,5 @@
-//! `assay bench --plan`: the planner's own speed and schedule quality (figures for BENCHMARKS.md).
+//! `assay bench --plan`: the planner's own speed and schedule quality (figures for BENCHMARKS.md);
+//! `assay bench --store ROWS`: sample-row ingest into a fresh database (`store::bench::ingest`).
 //!
 //! 1. Planning time: `plan::build` for one category of 1,000 synthetic models × 100 datasets on
 //!    64 described H100-80GB GPUs (8 NVLink groups of 8), catalog generated with a fixed seed;
@@ -141,4 +142,49 @@ fn quality() -> Quality {
         ratios,
         schedule_ms_p50: ms[ms.len() / 2],
     }
+}
+
+/// `assay bench --store ROWS`: ingest rate into a new database in a temporary directory.
+pub fn run_store(rows: u64, batch: usize, printer: &Printer) -> anyhow::Result<u8> {
+    let dir = std::env::temp_dir().join(format!("assay-bench-store-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    printer.notice(format!(
+        "writing {rows} synthetic sample rows in batches of {batch} into {}",
+        dir.display()
+    ));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let report = rt.block_on(crate::store::bench::ingest(
+        &dir.join("ingest.db"),
+        rows,
+        batch,
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    let report = report?;
+    if printer.json {
+        printer.json(&report)?;
+        return Ok(EXIT_OK);
+    }
+    printer.table(
+        &[
+            "rows",
+            "batch",
+            "wall",
+            "rows/s",
+            "CPU s",
+            "rows per CPU-s",
+            "database",
+        ],
+        &[vec![
+            report.rows.to_string(),
+            report.batch.to_string(),
+            format!("{:.2} s", report.seconds),
+            format!("{:.0}", report.rows_per_second),
+            format!("{:.2}", report.cpu_seconds),
+            format!("{:.0}", report.rows_per_cpu_second),
+            crate::sizing::gib(report.db_bytes),
+        ]],
+    )?;
+    Ok(EXIT_OK)
 }

@@ -37,6 +37,9 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Serve(args) => serve::run(&args, &printer),
         Command::Download(args) => download::run(&args, &cli.global, &printer),
         Command::Bench(args) if args.plan => bench::run_plan(&printer),
+        Command::Bench(args) if args.store.is_some() => {
+            bench::run_store(args.store.unwrap_or(0), args.store_batch, &printer)
+        }
         Command::Bench(args) if args.history_db.is_some() => history::bench(&args, &printer),
         Command::History(args) => history::run(&args, &cli.global, &printer),
         Command::Show(args) => show::run(&args, &cli.global, &printer),
