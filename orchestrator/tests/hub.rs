@@ -179,8 +179,26 @@ fn run_with_download_fetches_then_evaluates() {
     // The checkpoint is in the cache now: a second run downloads nothing.
     let sent = hub.bytes_sent();
     let requests = hub.hits().len();
-    let out = assay(&s, &hub, TOKEN, &["--json", "run", "hub", "--download"]);
+    let out = assay(
+        &s,
+        &hub,
+        TOKEN,
+        &["--json", "run", "hub", "--download", "--fresh"],
+    );
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(hub.bytes_sent(), sent);
     assert_eq!(hub.hits().len(), requests, "nothing was missing");
+    // A checkpoint found on disk records its snapshot's commit too, not the branch name.
+    let run_id = json(&out)["run_id"].as_i64().unwrap();
+    let jobs = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let store = SqliteStore::open(&db).await.unwrap();
+            let jobs = store.jobs(run_id).await.unwrap();
+            store.close().await;
+            jobs
+        });
+    assert_eq!(jobs[0].revision, COMMIT);
 }

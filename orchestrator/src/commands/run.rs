@@ -1,9 +1,10 @@
-//! `assay run CATEGORY | --model PATH_OR_ID --datasets X,Y | --resume RUN_ID`: evaluate models
-//! on datasets and store every sample, score and measurement (see `crate::run`).
+//! `assay run CATEGORY | --model PATH_OR_ID_OR_URL --datasets X,Y | --resume RUN_ID`: evaluate
+//! models on datasets and store every sample, score and measurement (see `crate::run`).
 //!
 //! Before anything loads: the selection is checked, the demo checkpoint is created if needed,
-//! every model's weights must be on disk (the missing ones are listed with how to fetch them),
-//! and the plan is built. The run's settings are stored with it, so `--resume RUN_ID` replays
+//! every local model's weights must be on disk (the missing ones are listed with how to fetch
+//! them, or with `--download` fetched from the hub, see `commands::download`), and the plan is
+//! built. Models with an `endpoint` (or `--model URL`) run on the remote engine. The run's settings are stored with it, so `--resume RUN_ID` replays
 //! them and computes only the samples without a row. Rerunning the same command does the same
 //! in a new run (stored rows are reused by content hash); `--fresh` computes everything.
 //!
@@ -730,9 +731,14 @@ fn job_specs(
             Some(r) => Some(remote_fingerprint(r)),
             None => checkpoint.as_deref().map(weights_fingerprint),
         };
+        let mut model = model.clone();
+        if let Some(commit) = checkpoint.as_deref().and_then(snapshot_commit) {
+            // A hub-cache snapshot is the commit it is named after, whatever branch led to it.
+            model.revision = commit;
+        }
         out.push(JobSpec {
             weights_hash,
-            model: model.clone(),
+            model,
             checkpoint,
             engine,
             blocked,
@@ -755,6 +761,14 @@ fn job_specs(
         });
     }
     out
+}
+
+/// The commit of a Hugging Face cache snapshot directory (`.../snapshots/<commit>`).
+fn snapshot_commit(dir: &Path) -> Option<String> {
+    let parent = dir.parent()?.file_name()?;
+    let name = dir.file_name()?.to_str()?;
+    (parent == "snapshots" && name.len() >= 7 && name.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| name.to_string())
 }
 
 /// What identifies a served model's weights from the outside: the server and the name it
