@@ -1,0 +1,215 @@
+//! Which models and datasets a run covers: a category, `--model` as a catalog id, a checkpoint
+//! directory or a server URL (added to the catalog for this run), narrowed by `--models` and
+//! `--datasets`.
+
+use super::*;
+
+/// Resolve the selection into a category of the catalog (an ad-hoc one for `--model`) and
+/// return its name. The demo model's directory is created here on first use.
+pub(super) fn select(catalog: &mut Catalog, c: &RunConfig) -> Result<String, InputError> {
+    let (name, mut models, mut datasets) = if let Some(cat) = &c.category {
+        let Some(category) = catalog.categories.get(cat) else {
+            let names: Vec<&str> = catalog.categories.keys().map(String::as_str).collect();
+            return Err(InputError(format!(
+                "unknown category `{cat}`; known categories: {}",
+                names.join(", ")
+            )));
+        };
+        (
+            cat.clone(),
+            category.models.clone(),
+            category.datasets.clone(),
+        )
+    } else if let Some(m) = &c.model {
+        let id = if m.starts_with("http://") || m.starts_with("https://") {
+            served_model(catalog, m, c)?
+        } else {
+            adhoc_model(catalog, m)?
+        };
+        ("run".to_string(), vec![id], Vec::new())
+    } else {
+        return Err(InputError(
+            "give a CATEGORY, --model PATH_OR_ID, or --resume RUN_ID".into(),
+        ));
+    };
+    if !c.models.is_empty() {
+        for m in &c.models {
+            if !models.contains(m) {
+                return Err(InputError(format!(
+                    "--models: `{m}` is not a model of `{name}` (its models: {})",
+                    models.join(", ")
+                )));
+            }
+        }
+        models.retain(|m| c.models.contains(m));
+    }
+    if !c.datasets.is_empty() {
+        for d in &c.datasets {
+            if !catalog.datasets.contains_key(d) {
+                let known: Vec<&str> = catalog.datasets.keys().map(String::as_str).collect();
+                return Err(InputError(format!(
+                    "--datasets: unknown dataset `{d}`; known: {}",
+                    known.join(", ")
+                )));
+            }
+        }
+        datasets = c.datasets.clone();
+    }
+    if datasets.is_empty() {
+        return Err(InputError(format!("`{name}` has no datasets to run")));
+    }
+    for id in &models {
+        if id == demo::MODEL_ID
+            && let Some(model) = catalog.models.get_mut(id)
+        {
+            let dir = demo::ensure().map_err(|e| InputError(e.to_string()))?;
+            model.path = Some(dir);
+        }
+    }
+    let run_name = name.clone();
+    catalog.categories.insert(
+        run_name.clone(),
+        Category {
+            name: run_name.clone(),
+            description: String::new(),
+            models,
+            datasets,
+            not_ready: None,
+            origin: Origin::Builtin,
+        },
+    );
+    Ok(run_name)
+}
+
+/// A model given by `--model URL`: the server's model, added to the catalog with an endpoint
+/// (the plan routes it to the remote engine).
+fn served_model(catalog: &mut Catalog, url: &str, c: &RunConfig) -> Result<String, InputError> {
+    let Some(name) = c.served_model_name.clone() else {
+        return Err(InputError(format!(
+            "--model {url} names a server: add --served-model-name NAME (a model its \
+             /v1/models lists)"
+        )));
+    };
+    let raw = catalog::raw::RawEndpoint {
+        base_url: url.to_string(),
+        served_model_name: Some(name.clone()),
+        api_key_env: c.api_key_env.clone(),
+        concurrency: None,
+    };
+    let endpoint = catalog::models::check_endpoint(&raw, &name).map_err(|(field, message)| {
+        let flag = if field == "endpoint.api_key_env" {
+            "--api-key-env"
+        } else {
+            "--model"
+        };
+        InputError(format!("{flag}: {message}"))
+    })?;
+    let id = if catalog.models.contains_key(&name) {
+        format!("{name}@{}", endpoint.base_url)
+    } else {
+        name
+    };
+    catalog.models.insert(
+        id.clone(),
+        Model {
+            id: id.clone(),
+            hf_repo: None,
+            revision: "served".into(),
+            path: None,
+            dtype: DType::Bf16,
+            // Generation goes through the server's chat template when the dataset asks for it.
+            chat: true,
+            arch: catalog::Arch {
+                architecture: "served".into(),
+                params: 0,
+                layers: 0,
+                hidden: 0,
+                heads: 0,
+                kv_heads: 0,
+                head_dim: 0,
+                intermediate: 0,
+                vocab: 0,
+                tied_embeddings: false,
+                max_positions: 0,
+                sliding_window: None,
+                experts: None,
+            },
+            note: None,
+            endpoint: Some(endpoint),
+            origin: Origin::User(PathBuf::from(url)),
+        },
+    );
+    Ok(id)
+}
+
+/// A model given by `--model`: a catalog id, or a checkpoint directory added as a model.
+fn adhoc_model(catalog: &mut Catalog, given: &str) -> Result<String, InputError> {
+    if catalog.models.contains_key(given) {
+        return Ok(given.to_string());
+    }
+    let dir = PathBuf::from(given);
+    if !dir.join("config.json").is_file() {
+        return Err(InputError(format!(
+            "--model `{given}` is neither a catalog model id nor a directory with a config.json"
+        )));
+    }
+    let dir = std::path::absolute(&dir).unwrap_or(dir);
+    let id = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| given.to_string());
+    let probe = Model {
+        endpoint: None,
+        id: id.clone(),
+        hf_repo: None,
+        revision: "local".into(),
+        path: Some(dir.clone()),
+        dtype: DType::F32,
+        chat: false,
+        arch: catalog::Arch {
+            architecture: String::new(),
+            params: 0,
+            layers: 0,
+            hidden: 0,
+            heads: 0,
+            kv_heads: 0,
+            head_dim: 0,
+            intermediate: 0,
+            vocab: 0,
+            tied_embeddings: false,
+            max_positions: 0,
+            sliding_window: None,
+            experts: None,
+        },
+        note: None,
+        origin: Origin::User(dir.clone()),
+    };
+    let local = catalog::inspect_local(&probe)
+        .map_err(|e| InputError(format!("--model {given}: {e}")))?
+        .ok_or_else(|| InputError(format!("--model {given}: no checkpoint found")))?;
+    let declared = std::fs::read(dir.join("config.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .and_then(|v| {
+            v.get("torch_dtype")
+                .or_else(|| v.get("dtype"))
+                .and_then(|d| d.as_str().map(String::from))
+        })
+        .and_then(|d| DType::parse(&d))
+        .unwrap_or(DType::F32);
+    let chat = std::fs::read(dir.join("tokenizer_config.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .is_some_and(|v| v.get("chat_template").is_some())
+        || dir.join("chat_template.jinja").is_file();
+    catalog.models.insert(
+        id.clone(),
+        Model {
+            dtype: declared,
+            chat,
+            arch: local.arch,
+            ..probe
+        },
+    );
+    Ok(id)
+}
