@@ -89,6 +89,10 @@ impl SqliteStore {
         let rw = base
             .clone()
             .create_if_missing(true)
+            // 16 KiB pages for new databases: sample rows are ~630 bytes, and four times fewer
+            // pages per batch (B-tree splits, WAL frames, checkpoint copies) made ingest about
+            // 1.4x faster (BENCHMARKS.md, "Store"). An existing database keeps its page size.
+            .page_size(16384)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal);
         let mut conn = SqliteConnection::connect_with(&rw)

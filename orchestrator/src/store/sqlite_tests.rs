@@ -129,6 +129,12 @@ async fn migrations_apply_on_open_and_wal_is_on() {
         .await
         .unwrap();
     assert_eq!(mode, "wal");
+    // New databases get 16 KiB pages (fewer page splits and WAL frames per batch of samples).
+    let page: i64 = sqlx::query_scalar("PRAGMA page_size")
+        .fetch_one(&store.pool)
+        .await
+        .unwrap();
+    assert_eq!(page, 16384);
     for table in ["runs", "jobs", "samples", "aggregates", "telemetry"] {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sqlite_master WHERE name = ?")
             .bind(table)
