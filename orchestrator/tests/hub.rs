@@ -163,16 +163,7 @@ fn run_with_download_fetches_then_evaluates() {
     // The run stored the resolved commit as the model's revision.
     let db = s.dir.path().join("h.db");
     let run_id = v["run_id"].as_i64().unwrap();
-    let jobs = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(async {
-            let store = SqliteStore::open(&db).await.unwrap();
-            let jobs = store.jobs(run_id).await.unwrap();
-            store.close().await;
-            jobs
-        });
+    let jobs = jobs_of(&db, run_id);
     assert_eq!(jobs.len(), 1);
     assert_eq!(jobs[0].revision, COMMIT);
 
@@ -190,15 +181,20 @@ fn run_with_download_fetches_then_evaluates() {
     assert_eq!(hub.hits().len(), requests, "nothing was missing");
     // A checkpoint found on disk records its snapshot's commit too, not the branch name.
     let run_id = json(&out)["run_id"].as_i64().unwrap();
-    let jobs = tokio::runtime::Builder::new_current_thread()
+    let jobs = jobs_of(&db, run_id);
+    assert_eq!(jobs[0].revision, COMMIT);
+}
+
+/// The jobs a run recorded in the database at `db`.
+fn jobs_of(db: &std::path::Path, run_id: i64) -> Vec<assay::store::JobRecord> {
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap()
         .block_on(async {
-            let store = SqliteStore::open(&db).await.unwrap();
+            let store = SqliteStore::open(db).await.unwrap();
             let jobs = store.jobs(run_id).await.unwrap();
             store.close().await;
             jobs
-        });
-    assert_eq!(jobs[0].revision, COMMIT);
+        })
 }

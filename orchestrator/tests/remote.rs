@@ -4,20 +4,11 @@
 //! in-process. The API key is read from the environment and never reaches the database.
 #![allow(clippy::unwrap_used)]
 
-use crate::util::{Output, Scratch, Served, fixture};
+use crate::util::{Output, Scratch, Served, fixture, llama_entry};
 use assay::store::{SqliteStore, Store};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
-
-fn llama_entry(id: &str, dir: &Path) -> String {
-    format!(
-        "  - id: {id}\n    path: {}\n    dtype: f32\n    architecture: LlamaForCausalLM\n    params: 160000\n    \
-         layers: 2\n    hidden: 64\n    heads: 4\n    kv_heads: 2\n    head_dim: 16\n    intermediate: 176\n    \
-         vocab: 512\n    max_positions: 4096\n",
-        dir.display()
-    )
-}
 
 fn remote_entry(id: &str, base_url: &str, key_env: &str) -> String {
     format!(

@@ -450,8 +450,8 @@ fn a_model_that_fails_to_load_fails_its_job_only() {
         "models:\n",
         &format!(
             "models:\n{}{}",
-            entry("good-micro", &micro),
-            entry("broken-micro", &broken)
+            crate::util::llama_entry("good-micro", &micro),
+            crate::util::llama_entry("broken-micro", &broken)
         ),
     );
     let db = s.dir.path().join("f.db");
@@ -495,15 +495,6 @@ fn a_model_that_fails_to_load_fails_its_job_only() {
             .unwrap_or("")
             .contains("cannot load")
     );
-}
-
-fn entry(id: &str, dir: &Path) -> String {
-    format!(
-        "  - id: {id}\n    path: {}\n    dtype: f32\n    architecture: LlamaForCausalLM\n    params: 160000\n    \
-         layers: 2\n    hidden: 64\n    heads: 4\n    kv_heads: 2\n    head_dim: 16\n    intermediate: 176\n    \
-         vocab: 512\n    max_positions: 4096\n",
-        dir.display()
-    )
 }
 
 #[test]

@@ -4,11 +4,12 @@
 //! mid-stream are handled without harming concurrent requests; tensor-parallel serving gives
 //! the lightweight engine's completions.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
+use crate::util::Served;
 use assay_engines::api::{Engine, GenerateRequest, LoglikelihoodRequest, Sampling};
 use assay_engines::{ChatMessage, LightweightEngine, LoadOptions, RemoteConfig, RemoteEngine};
 use serde_json::{Value, json};
@@ -20,46 +21,9 @@ fn fixture(name: &str) -> String {
     )
 }
 
-/// A running `assay serve`, killed on drop.
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Server {
-    fn start(model: &str, extra: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_assay"))
-            .args(["serve", &fixture(model), "--port", "0", "--quiet"])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start assay serve");
-        let mut line = String::new();
-        let stdout = child.stdout.take().expect("stdout");
-        BufReader::new(stdout).read_line(&mut line).expect("read");
-        let url = line
-            .split_whitespace()
-            .last()
-            .unwrap_or_else(|| panic!("no address printed: {line:?}"))
-            .to_string();
-        let addr = url
-            .trim_start_matches("http://")
-            .trim_end_matches("/v1")
-            .to_string();
-        Server { child, addr }
-    }
-
-    fn base_url(&self) -> String {
-        format!("http://{}/v1", self.addr)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// `assay serve` on a micro fixture, killed on drop.
+fn serve(model: &str, extra: &[&str]) -> Served {
+    Served::start(&crate::util::fixture(model), extra)
 }
 
 /// One HTTP/1.1 request over a fresh connection: (status, body).
@@ -114,7 +78,7 @@ fn requests() -> Vec<LoglikelihoodRequest> {
 #[test]
 fn remote_engine_matches_in_process_engine() {
     for model in ["llama-micro", "qwen2-micro"] {
-        let server = Server::start(model, &[]);
+        let server = serve(model, &[]);
         let mut local =
             LightweightEngine::load(&fixture(model), LoadOptions::default()).expect("load");
         let mut cfg = RemoteConfig::new(&server.base_url(), model);
@@ -214,7 +178,7 @@ fn remote_engine_matches_in_process_engine() {
 
 #[test]
 fn bad_requests_are_answered_without_harming_others() {
-    let server = Server::start("llama-micro", &[]);
+    let server = serve("llama-micro", &[]);
     let a = server.addr.as_str();
     let (st, body) = http(
         a,
@@ -307,7 +271,7 @@ fn bad_requests_are_answered_without_harming_others() {
 
 #[test]
 fn full_queue_answers_429() {
-    let server = Server::start("llama-micro", &["--max-queue", "1", "--max-batch", "1"]);
+    let server = serve("llama-micro", &["--max-queue", "1", "--max-batch", "1"]);
     let addr = server.addr.clone();
     let handles: Vec<_> = (0..24)
         .map(|_| {
@@ -365,7 +329,7 @@ fn openai_python_client_lists_completes_chats_and_streams() {
         has_openai,
         "this test needs python3 with the `openai` package: pip install openai"
     );
-    let server = Server::start("llama-micro", &[]);
+    let server = serve("llama-micro", &[]);
     let script = format!("{}/tests/openai_client.py", env!("CARGO_MANIFEST_DIR"));
     let out = Command::new("python3")
         .args([&script, &format!("http://{}", server.addr), "llama-micro"])
@@ -415,7 +379,7 @@ const BOAT: &str = "The river moved slowly under the old stone bridge, and the b
 
 #[test]
 fn streams_arrive_one_chunk_per_text_delta() {
-    let server = Server::start("llama-micro", &[]);
+    let server = serve("llama-micro", &[]);
     let want = local_greedy("llama-micro", BOAT, 20);
     let (st, body) = http(
         &server.addr,
@@ -509,7 +473,7 @@ fn open_stream(addr: &str, prompt: &str, max_tokens: usize) -> TcpStream {
 
 #[test]
 fn clients_leaving_mid_stream_do_not_change_other_requests() {
-    let server = Server::start("llama-micro", &[]);
+    let server = serve("llama-micro", &[]);
     let prompt = "Question: Which city is the capital of France?\nAnswer:";
     let want = local_greedy("llama-micro", prompt, 24);
     let want_boat = local_greedy("llama-micro", BOAT, 20);
@@ -567,7 +531,7 @@ fn clients_leaving_mid_stream_do_not_change_other_requests() {
 
 #[test]
 fn tensor_parallel_serving_matches_the_lightweight_engine() {
-    let server = Server::start("llama-micro", &["--tensor-parallel", "2"]);
+    let server = serve("llama-micro", &["--tensor-parallel", "2"]);
     let mut local =
         LightweightEngine::load(&fixture("llama-micro"), LoadOptions::default()).expect("load");
     let mut cfg = RemoteConfig::new(&server.base_url(), "llama-micro");

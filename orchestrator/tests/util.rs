@@ -162,3 +162,13 @@ impl Drop for Served {
         let _ = self.child.wait();
     }
 }
+
+/// A catalog entry (under `models:`) for a llama-micro checkpoint at `dir`.
+pub fn llama_entry(id: &str, dir: &Path) -> String {
+    format!(
+        "  - id: {id}\n    path: {}\n    dtype: f32\n    architecture: LlamaForCausalLM\n    params: 160000\n    \
+         layers: 2\n    hidden: 64\n    heads: 4\n    kv_heads: 2\n    head_dim: 16\n    intermediate: 176\n    \
+         vocab: 512\n    max_positions: 4096\n",
+        dir.display()
+    )
+}

@@ -39,6 +39,28 @@ pub struct Arch {
     pub experts: Option<(u64, u64)>,
 }
 
+impl Arch {
+    /// An architecture known by name only (every number 0), until a `config.json` or a
+    /// server tells more.
+    pub fn unknown(architecture: impl Into<String>) -> Arch {
+        Arch {
+            architecture: architecture.into(),
+            params: 0,
+            layers: 0,
+            hidden: 0,
+            heads: 0,
+            kv_heads: 0,
+            head_dim: 0,
+            intermediate: 0,
+            vocab: 0,
+            tied_embeddings: false,
+            max_positions: 0,
+            sliding_window: None,
+            experts: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Model {
     pub id: String,

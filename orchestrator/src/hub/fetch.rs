@@ -84,6 +84,24 @@ impl Hub {
         })
     }
 
+    /// A file's response status: 404 names the file and commit, others as for any request.
+    fn check_file_status(
+        &self,
+        status: StatusCode,
+        r: &Resolved,
+        file: &str,
+        what: &str,
+    ) -> Result<(), HubError> {
+        if status == StatusCode::NOT_FOUND {
+            return Err(HubError::FileNotFound {
+                repo: r.repo.clone(),
+                file: file.into(),
+                commit: r.commit.clone(),
+            });
+        }
+        self.check_status(status, &r.repo, what)
+    }
+
     async fn head(&self, r: &Resolved, file: &str) -> Result<Meta, HubError> {
         let repo = r.repo.as_str();
         let url = format!(
@@ -117,14 +135,7 @@ impl Hub {
                 current = next;
                 continue;
             }
-            if status == StatusCode::NOT_FOUND {
-                return Err(HubError::FileNotFound {
-                    repo: repo.into(),
-                    file: file.into(),
-                    commit: r.commit.clone(),
-                });
-            }
-            self.check_status(status, repo, &what)?;
+            self.check_file_status(status, r, file, &what)?;
             let h = resp.headers();
             let etag = linked.etag.or_else(|| {
                 h.get(header::ETAG)
@@ -234,14 +245,7 @@ impl Hub {
                 .await?;
             status = resp.status();
         }
-        if status == StatusCode::NOT_FOUND {
-            return Err(HubError::FileNotFound {
-                repo: repo.into(),
-                file: file.into(),
-                commit: r.commit.clone(),
-            });
-        }
-        self.check_status(status, repo, &what)?;
+        self.check_file_status(status, r, file, &what)?;
         let resumed = status == StatusCode::PARTIAL_CONTENT && from > 0;
         if !resumed {
             from = 0;
