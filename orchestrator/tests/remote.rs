@@ -300,3 +300,84 @@ fn a_served_model_of_an_unsupported_architecture_is_runnable() {
     assert_eq!(job["runnable"], true, "{job}");
     assert_eq!(v["totals"]["download_bytes"], 0, "{v}");
 }
+
+/// A server that lists its model and then answers every request with 503: the remote job
+/// fails once a whole batch has given up after its retries, naming the server, instead of
+/// failing every sample one by one; the local job of the same run completes.
+#[test]
+fn a_server_that_stops_answering_fails_its_job_only() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(stream);
+            let mut first = String::new();
+            if reader.read_line(&mut first).is_err() {
+                continue;
+            }
+            let mut length = 0usize;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            let (status, text) = if first.starts_with("GET /v1/models") {
+                (
+                    "200 OK",
+                    r#"{"object":"list","data":[{"id":"micro","object":"model","max_model_len":4096}]}"#,
+                )
+            } else {
+                (
+                    "503 Service Unavailable",
+                    r#"{"error":{"message":"overloaded"}}"#,
+                )
+            };
+            let reply = format!(
+                "HTTP/1.1 {status}\r\ncontent-type: application/json\r\nretry-after: 0\r\n\
+                 connection: close\r\ncontent-length: {}\r\n\r\n{text}",
+                text.len()
+            );
+            let _ = reader.get_mut().write_all(reply.as_bytes());
+        }
+    });
+    let s = Scratch::new();
+    let micro = fixture("llama-micro");
+    s.write(
+        "categories/pair.yaml",
+        "name: pair\ndescription: x\nmodels: [local-micro, down-micro]\ndatasets: [tf]\n",
+    );
+    s.edit(
+        "categories/models.yaml",
+        "models:\n",
+        &format!(
+            "models:\n{}{}",
+            llama_entry("local-micro", &micro),
+            remote_entry(
+                "down-micro",
+                &format!("http://127.0.0.1:{port}/v1"),
+                "UNUSED_KEY"
+            )
+        ),
+    );
+    let db = s.dir.path().join("d.db");
+    let out = run(&s, &db, &["--json", "run", "pair"], &[("UNUSED_KEY", "k")]);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    let v = json(&out);
+    assert_eq!(v["status"], "failed", "{v}");
+    let jobs = v["jobs"].as_array().unwrap();
+    let down = jobs.iter().find(|j| j["model"] == "down-micro").unwrap();
+    let local = jobs.iter().find(|j| j["model"] == "local-micro").unwrap();
+    assert_eq!(down["status"], "failed", "{down}");
+    let err = down["error"].as_str().unwrap();
+    assert!(err.contains("stopped answering"), "{err}");
+    assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
+    assert_eq!(local["status"], "completed", "{local}");
+    assert!(v["resume_command"].as_str().is_some(), "{v}");
+}

@@ -45,6 +45,7 @@ pub fn serve() -> std::io::Result<()> {
     let stdin = std::io::stdin().lock();
     let mut out = std::io::stdout().lock();
     let mut engine: Option<Box<dyn Engine>> = None;
+    let mut kind_loaded = EngineKind::Lightweight;
     let mut chunk = 16usize;
     for line in stdin.lines() {
         let line = line?;
@@ -73,6 +74,7 @@ pub fn serve() -> std::io::Result<()> {
                 remote,
             } => {
                 chunk = options.max_batch_size.max(1);
+                kind_loaded = kind;
                 match load_engine(kind, &model, &devices, options, remote) {
                     Ok(e) => {
                         let info = Box::new(e.info().clone());
@@ -105,6 +107,13 @@ pub fn serve() -> std::io::Result<()> {
                     return Ok(());
                 };
                 let outcomes = run_items(e.as_mut(), &items, &mut chunk);
+                if let Some(error) = server_gone(kind_loaded, &outcomes) {
+                    // Every request of the batch exhausted its retries: the server is down or
+                    // unreachable. Failing the job now keeps what is committed and lets
+                    // `--resume` continue, instead of failing every remaining sample slowly.
+                    send(&mut out, &FromWorker::Failed { error, oom: false })?;
+                    return Ok(());
+                }
                 send(
                     &mut out,
                     &FromWorker::Results {
@@ -119,6 +128,29 @@ pub fn serve() -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// For a remote engine: the error that ends the job when every request of a batch gave up
+/// after its retries (connection refused, timeouts, 429/5xx throughout).
+fn server_gone(kind: EngineKind, outcomes: &[Outcome]) -> Option<String> {
+    if kind != EngineKind::Remote || outcomes.is_empty() {
+        return None;
+    }
+    let mut first = None;
+    for o in outcomes {
+        match o {
+            Outcome::Error(m) if m.contains("(gave up after") => {
+                first.get_or_insert(m);
+            }
+            _ => return None,
+        }
+    }
+    first.map(|m| {
+        format!(
+            "the server stopped answering ({} requests in a row failed after retries): {m}",
+            outcomes.len()
+        )
+    })
 }
 
 fn send(out: &mut impl Write, msg: &FromWorker) -> std::io::Result<()> {
@@ -347,6 +379,18 @@ mod tests {
             out.iter()
                 .all(|o| matches!(o, Outcome::Error(m) if is_oom(m)))
         );
+    }
+
+    #[test]
+    fn a_batch_whose_requests_all_gave_up_means_the_server_is_gone() {
+        let gone =
+            Outcome::Error("http://h/v1/completions: HTTP 503 (gave up after 5 attempts)".into());
+        let other = Outcome::Error("prompt too long".into());
+        assert!(server_gone(EngineKind::Remote, &[gone.clone(), gone.clone()]).is_some());
+        // One request that got an answer, or a local engine: not a dead server.
+        assert!(server_gone(EngineKind::Remote, &[gone.clone(), other]).is_none());
+        assert!(server_gone(EngineKind::Lightweight, &[gone.clone()]).is_none());
+        assert!(server_gone(EngineKind::Remote, &[]).is_none());
     }
 
     #[test]
