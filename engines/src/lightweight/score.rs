@@ -202,12 +202,15 @@ fn run_shared(eng: &mut LightweightEngine, mut groups: Vec<Vec<Scored>>, results
     }
 }
 
+/// Per continuation token: its log-probability and whether it was the greedy choice.
+type TokenScores = Vec<(f64, bool)>;
+
 /// Scores every continuation of `groups`; returns per-request token scores (flattened group
 /// order) and the number of tokens run through the model.
 fn score_group_batch(
     eng: &LightweightEngine,
     groups: &[Vec<Scored>],
-) -> candle_core::Result<(Vec<Vec<(f64, bool)>>, usize)> {
+) -> candle_core::Result<(Vec<TokenScores>, usize)> {
     let t = groups.iter().map(|g| g[0].ctx.len()).max().unwrap_or(0);
     let mut ids = Vec::new();
     let mut pos = Vec::new();

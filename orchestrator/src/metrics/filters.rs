@@ -144,6 +144,8 @@ pub fn parse_pipeline(pipeline: &FilterPipeline) -> Result<FilterChain, MetricEr
             "regex" => {
                 let regex = match opts.regex("regex_pattern")? {
                     Some(r) => r,
+                    // Built once per pipeline parse (not per sample), and only without a pattern.
+                    #[allow(clippy::regex_creation_in_loops)]
                     None => {
                         Regex::new(DEFAULT_REGEX_PATTERN).map_err(|e| MetricError::BadRegex {
                             owner: "regex".into(),

@@ -347,7 +347,7 @@ async fn start_workers(
             engine,
             devices: specs,
             options,
-            remote: spec.remote.clone(),
+            remote: spec.remote.clone().map(Box::new),
         };
         let reply = match w.send(&load).await {
             Ok(()) => w.recv().await,

@@ -46,7 +46,7 @@ pub enum ToWorker {
         /// Where the server is, for [`EngineKind::Remote`] (the API key stays in the
         /// environment, named by `api_key_env`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        remote: Option<RemoteConfig>,
+        remote: Option<Box<RemoteConfig>>,
     },
     Run {
         batch: u64,

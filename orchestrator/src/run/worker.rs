@@ -21,7 +21,7 @@ pub fn load_engine(
     model: &str,
     devices: &[DeviceSpec],
     options: LoadOptions,
-    remote: Option<RemoteConfig>,
+    remote: Option<Box<RemoteConfig>>,
 ) -> Result<Box<dyn Engine>, EngineError> {
     match kind {
         EngineKind::Lightweight => {
@@ -35,7 +35,7 @@ pub fn load_engine(
             let cfg = remote.ok_or_else(|| {
                 EngineError::Device(format!("remote job `{model}` came without an endpoint"))
             })?;
-            Ok(Box::new(RemoteEngine::connect(cfg)?))
+            Ok(Box::new(RemoteEngine::connect(*cfg)?))
         }
     }
 }
@@ -389,7 +389,7 @@ mod tests {
         assert!(server_gone(EngineKind::Remote, &[gone.clone(), gone.clone()]).is_some());
         // One request that got an answer, or a local engine: not a dead server.
         assert!(server_gone(EngineKind::Remote, &[gone.clone(), other]).is_none());
-        assert!(server_gone(EngineKind::Lightweight, &[gone.clone()]).is_none());
+        assert!(server_gone(EngineKind::Lightweight, std::slice::from_ref(&gone)).is_none());
         assert!(server_gone(EngineKind::Remote, &[]).is_none());
     }
 
