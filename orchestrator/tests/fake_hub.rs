@@ -10,6 +10,7 @@ use axum::http::{HeaderMap, Method, Response, StatusCode, Uri, header};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// The commit every revision of the fake repository resolves to.
@@ -38,6 +39,11 @@ pub struct Hub {
     pub log: Mutex<Vec<Hit>>,
     /// A file whose bytes are served with one byte flipped.
     pub corrupt: Mutex<Option<String>>,
+    /// Milliseconds every request waits before it is answered (to make transfers overlap).
+    pub delay_ms: AtomicU64,
+    /// Requests being answered now, and the most seen at once.
+    pub in_flight: AtomicUsize,
+    pub max_in_flight: AtomicUsize,
     /// A file whose advertised size is this many bytes too large.
     pub oversize: Mutex<Option<(String, u64)>>,
 }
@@ -130,7 +136,14 @@ async fn handle(
         .get(header::RANGE)
         .and_then(|v| v.to_str().ok())
         .map(String::from);
+    let now = hub.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    hub.max_in_flight.fetch_max(now, Ordering::SeqCst);
+    let delay = hub.delay_ms.load(Ordering::SeqCst);
+    if delay > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+    }
     let (resp, sent) = route(&hub, &method, &path, auth.as_deref(), range.as_deref());
+    hub.in_flight.fetch_sub(1, Ordering::SeqCst);
     hub.log.lock().unwrap().push(Hit {
         method: method.to_string(),
         path,

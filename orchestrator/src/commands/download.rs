@@ -22,6 +22,7 @@ use crate::printer::{Printer, human_bytes};
 use crate::route;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::sync::Mutex;
 
@@ -216,10 +217,10 @@ pub async fn complete_plan(
     Ok(())
 }
 
-/// Per-file byte bars on stderr, or nothing.
+/// Per-file byte bars on stderr (one per file in flight), or nothing.
 struct Bars {
     multi: Option<MultiProgress>,
-    current: Mutex<Option<ProgressBar>>,
+    bars: Mutex<BTreeMap<String, ProgressBar>>,
 }
 
 impl Bars {
@@ -227,7 +228,7 @@ impl Bars {
         let on = !printer.json && !printer.quiet && std::io::stderr().is_terminal();
         Bars {
             multi: on.then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr())),
-            current: Mutex::new(None),
+            bars: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -235,7 +236,7 @@ impl Bars {
         let Some(multi) = &self.multi else {
             return;
         };
-        let Ok(mut current) = self.current.lock() else {
+        let Ok(mut bars) = self.bars.lock() else {
             return;
         };
         match e {
@@ -249,15 +250,15 @@ impl Bars {
                 bar.set_style(style);
                 bar.set_prefix(file.to_string());
                 bar.set_position(from);
-                *current = Some(bar);
+                bars.insert(file.to_string(), bar);
             }
-            Event::Bytes(n) => {
-                if let Some(bar) = current.as_ref() {
+            Event::Bytes { file, n } => {
+                if let Some(bar) = bars.get(file) {
                     bar.inc(n);
                 }
             }
-            Event::Done { .. } => {
-                if let Some(bar) = current.take() {
+            Event::Done { file, .. } => {
+                if let Some(bar) = bars.remove(file) {
                     bar.finish();
                 }
             }

@@ -303,7 +303,10 @@ impl Hub {
                 hasher.update(&chunk);
             }
             out.write_all(&chunk).await.map_err(io_err(&part))?;
-            on_event(Event::Bytes(chunk.len() as u64));
+            on_event(Event::Bytes {
+                file,
+                n: chunk.len() as u64,
+            });
         }
         out.flush().await.map_err(io_err(&part))?;
         out.sync_all().await.map_err(io_err(&part))?;

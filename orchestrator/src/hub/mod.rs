@@ -7,7 +7,8 @@
 //! index), never `.bin`/`.pt`/`.gguf`/ONNX copies. Files are written as `huggingface_hub` writes
 //! them (see [`fetch`]): `blobs/<etag>`, `snapshots/<commit>/<file>` as relative symlinks into
 //! `blobs/`, and `refs/<revision>` holding the commit when the revision is a branch or tag, so
-//! [`crate::catalog::local`] and every Hugging Face tool find the checkpoint.
+//! [`crate::catalog::local`] and every Hugging Face tool find the checkpoint. Up to
+//! [`PARALLEL_FILES`] files transfer at once; `config.json` comes last, alone.
 //!
 //! The token (`HF_TOKEN`, else `HUGGING_FACE_HUB_TOKEN`) is sent as `Authorization: Bearer` to
 //! the endpoint's own host only (never to the host a file redirects to), and is neither printed
@@ -18,6 +19,7 @@
 pub mod fetch;
 
 use crate::catalog::local::shards_from_index;
+use futures_util::StreamExt;
 use reqwest::{StatusCode, Url, header};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -206,11 +208,14 @@ pub enum Event<'a> {
     Resolved { commit: &'a str, files: usize },
     /// A file transfer starts: `size` bytes in all, `from` already on disk.
     Start { file: &'a str, size: u64, from: u64 },
-    /// `n` more bytes of the current file arrived.
-    Bytes(u64),
-    /// The current file is complete (or was already there).
+    /// `n` more bytes of `file` arrived (several files may be in flight at once).
+    Bytes { file: &'a str, n: u64 },
+    /// The file is complete (or was already there).
     Done { file: &'a str, status: FileStatus },
 }
+
+/// Files downloaded at the same time.
+pub const PARALLEL_FILES: usize = 4;
 
 /// A progress callback.
 pub type OnEvent<'a> = &'a (dyn Fn(Event<'_>) + Send + Sync);
@@ -371,8 +376,21 @@ impl Hub {
             return Err(no_checkpoint("no .safetensors weights"));
         }
         // config.json last: a snapshot only looks like a checkpoint once everything is in.
+        // The others are fetched up to `PARALLEL_FILES` at a time (shards of a large model
+        // download side by side); results keep the listing's order.
         wanted.sort_by_key(|f| f == "config.json");
-        for file in &wanted {
+        let config = match wanted.last() {
+            Some(f) if f == "config.json" => wanted.pop(),
+            _ => None,
+        };
+        let mut rest = futures_util::stream::iter(wanted.iter())
+            .map(|file| self.fetch_file(&resolved, file, on_event))
+            .buffered(PARALLEL_FILES);
+        while let Some(o) = rest.next().await {
+            outcomes.push(o?);
+        }
+        drop(rest);
+        if let Some(file) = &config {
             outcomes.push(self.fetch_file(&resolved, file, on_event).await?);
         }
         if revision != resolved.commit {

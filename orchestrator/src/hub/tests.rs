@@ -59,7 +59,7 @@ async fn download_writes_the_hub_cache_layout_and_the_catalog_finds_it() {
         let line = match e {
             Event::Resolved { commit, files } => format!("resolved {commit} {files}"),
             Event::Start { file, size, from } => format!("start {file} {size} {from}"),
-            Event::Bytes(_) => return,
+            Event::Bytes { .. } => return,
             Event::Done { file, status } => format!("done {file} {status:?}"),
         };
         events.lock().unwrap().push(line);
@@ -409,4 +409,24 @@ async fn resolves_a_public_repository_on_the_real_hub() {
     for f in ["config.json", "model.safetensors", "tokenizer.json"] {
         assert!(picked.iter().any(|p| p == f), "{picked:?}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_download_side_by_side() {
+    use std::sync::atomic::Ordering;
+    let fake = FakeHub::start(&micro(), REPO, None).await;
+    // Every answer takes 150 ms: files fetched one after another would never overlap.
+    fake.hub.delay_ms.store(150, Ordering::SeqCst);
+    let cache = tempfile::tempdir().unwrap();
+    let d = hub(&fake, cache.path(), None)
+        .download(REPO, "main", &quiet)
+        .await
+        .unwrap();
+    assert_eq!(names(&d, FileStatus::Downloaded).len(), 6);
+    assert_eq!(d.files.last().unwrap().file, "config.json");
+    let most = fake.hub.max_in_flight.load(Ordering::SeqCst);
+    assert!(
+        (2..=super::PARALLEL_FILES).contains(&most),
+        "{most} requests at once"
+    );
 }
