@@ -15,7 +15,7 @@ use crate::checkpoint::{ModelConfig, Weights};
 use crate::models::{CausalLm, KvCache, Llama3Scaling, ModelSpec, Rope, RopeScaling, Step, attend};
 use crate::parallel::{
     ColumnParallelLinear, Comm, LmHead, ReplicatedLinear, RowParallelLinear, TpShape, check_tp,
-    kv_head_range,
+    kv_head_range, load_qkv,
 };
 
 /// Which member of the family; selects bias and window defaults.
@@ -207,35 +207,23 @@ impl Llama {
         };
         check_tp(w, shape, ws)?;
         let (h, d) = (cfg.hidden_size, cfg.head_dim);
-        let (kv_first, kv_count) = kv_head_range(cfg.num_kv_heads, comm.rank(), ws);
-        let kv_rows = (kv_first * d, kv_count * d);
+        let (_, kv_count) = kv_head_range(cfg.num_kv_heads, comm.rank(), ws);
         let embed = w.get("model.embed_tokens.weight", &[cfg.vocab_size, h])?;
         let mut blocks = Vec::with_capacity(cfg.num_layers);
         for i in 0..cfg.num_layers {
             let p = format!("model.layers.{i}");
+            let [q, k, v] = load_qkv(
+                w,
+                comm,
+                &format!("{p}.self_attn"),
+                h,
+                (cfg.num_heads, cfg.num_kv_heads, d),
+                cfg.qkv_bias,
+            )?;
             let attn = Attention {
-                q: ColumnParallelLinear::load(
-                    w,
-                    comm,
-                    &format!("{p}.self_attn.q_proj"),
-                    h,
-                    cfg.num_heads * d,
-                    cfg.qkv_bias,
-                )?,
-                k: ColumnParallelLinear::load_rows(
-                    w,
-                    &format!("{p}.self_attn.k_proj"),
-                    (h, cfg.num_kv_heads * d),
-                    kv_rows,
-                    cfg.qkv_bias,
-                )?,
-                v: ColumnParallelLinear::load_rows(
-                    w,
-                    &format!("{p}.self_attn.v_proj"),
-                    (h, cfg.num_kv_heads * d),
-                    kv_rows,
-                    cfg.qkv_bias,
-                )?,
+                q,
+                k,
+                v,
                 o: RowParallelLinear::load(
                     w,
                     comm,

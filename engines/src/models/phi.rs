@@ -12,6 +12,7 @@ use crate::models::llama::rope_theta;
 use crate::models::{CausalLm, KvCache, ModelSpec, Rope, RopeScaling, Step, attend};
 use crate::parallel::{
     ColumnParallelLinear, Comm, LmHead, RowParallelLinear, TpShape, check_tp, kv_head_range,
+    load_qkv,
 };
 
 #[derive(Debug, Clone)]
@@ -143,37 +144,25 @@ impl Phi {
         let h = cfg.hidden_size;
         let d = h / cfg.num_heads;
         let kv = cfg.num_kv_heads * d;
-        let (kv_first, kv_count) = kv_head_range(cfg.num_kv_heads, comm.rank(), ws);
-        let kv_rows = (kv_first * d, kv_count * d);
+        let (_, kv_count) = kv_head_range(cfg.num_kv_heads, comm.rank(), ws);
         let embed = w.get("model.embed_tokens.weight", &[cfg.vocab_size, h])?;
         let mut blocks = Vec::with_capacity(cfg.num_layers);
         for i in 0..cfg.num_layers {
             let p = format!("model.layers.{i}");
             let i_sz = cfg.intermediate_size;
+            let [q, k, v] = load_qkv(
+                w,
+                comm,
+                &format!("{p}.self_attn"),
+                h,
+                (cfg.num_heads, cfg.num_kv_heads, d),
+                true,
+            )?;
             blocks.push(Block {
                 norm: LayerNorm::load(w, &format!("{p}.input_layernorm"), h, cfg.layer_norm_eps)?,
-                q: ColumnParallelLinear::load(
-                    w,
-                    comm,
-                    &format!("{p}.self_attn.q_proj"),
-                    h,
-                    h,
-                    true,
-                )?,
-                k: ColumnParallelLinear::load_rows(
-                    w,
-                    &format!("{p}.self_attn.k_proj"),
-                    (h, kv),
-                    kv_rows,
-                    true,
-                )?,
-                v: ColumnParallelLinear::load_rows(
-                    w,
-                    &format!("{p}.self_attn.v_proj"),
-                    (h, kv),
-                    kv_rows,
-                    true,
-                )?,
+                q,
+                k,
+                v,
                 dense: RowParallelLinear::load(
                     w,
                     comm,

@@ -225,17 +225,9 @@ impl ColumnParallelLinear {
     ) -> Result<Self, EngineError> {
         check_divisible(w, prefix, out_f, comm.world_size())?;
         let (s, e) = shard_range(out_f, comm.rank(), comm.world_size());
-        let weight = w.get_narrow(&format!("{prefix}.weight"), &[out_f, in_f], 0, s, e - s)?;
-        let bias = if bias {
-            Some(w.get_narrow(&format!("{prefix}.bias"), &[out_f], 0, s, e - s)?)
-        } else {
-            None
-        };
-        Ok(ColumnParallelLinear(Linear { weight, bias }))
+        Self::load_rows(w, prefix, (in_f, out_f), (s, e - s), bias)
     }
-}
 
-impl ColumnParallelLinear {
     /// Rows `[start, start+len)` of the `[out_f, in_f]` weight (replicated kv heads, where
     /// several ranks hold the same rows).
     pub fn load_rows(
@@ -253,6 +245,34 @@ impl ColumnParallelLinear {
         };
         Ok(ColumnParallelLinear(Linear { weight, bias }))
     }
+}
+
+/// The query, key and value projections of one attention layer on this rank, from
+/// `{prefix}.{q,k,v}_proj`: query heads split over the ranks, key/value heads split or
+/// replicated as [`kv_head_range`] decides.
+pub fn load_qkv(
+    w: &Weights,
+    comm: &Arc<dyn Comm>,
+    prefix: &str,
+    hidden: usize,
+    (heads, kv_heads, head_dim): (usize, usize, usize),
+    bias: bool,
+) -> Result<[ColumnParallelLinear; 3], EngineError> {
+    let (kv_first, kv_count) = kv_head_range(kv_heads, comm.rank(), comm.world_size());
+    let kv_rows = (kv_first * head_dim, kv_count * head_dim);
+    let kv_shape = (hidden, kv_heads * head_dim);
+    Ok([
+        ColumnParallelLinear::load(
+            w,
+            comm,
+            &format!("{prefix}.q_proj"),
+            hidden,
+            heads * head_dim,
+            bias,
+        )?,
+        ColumnParallelLinear::load_rows(w, &format!("{prefix}.k_proj"), kv_shape, kv_rows, bias)?,
+        ColumnParallelLinear::load_rows(w, &format!("{prefix}.v_proj"), kv_shape, kv_rows, bias)?,
+    ])
 }
 
 impl Module for ColumnParallelLinear {
