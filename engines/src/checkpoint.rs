@@ -111,19 +111,7 @@ pub struct ModelConfig {
 impl ModelConfig {
     pub fn read(dir: &Path) -> Result<Self, EngineError> {
         let path = dir.join("config.json");
-        let text = std::fs::read_to_string(&path).map_err(|e| EngineError::Checkpoint {
-            path: path.clone(),
-            reason: format!("cannot read: {e}"),
-        })?;
-        let json: Value = serde_json::from_str(&text).map_err(|e| EngineError::Config {
-            path: path.clone(),
-            field: "(document)".into(),
-            reason: format!(
-                "invalid JSON at line {} column {}: {e}",
-                e.line(),
-                e.column()
-            ),
-        })?;
+        let json = read_json(&path)?;
         let architecture = json
             .get("architectures")
             .and_then(|a| a.as_array())
@@ -227,17 +215,7 @@ impl GenerationConfig {
     pub fn read(dir: &Path, config: &ModelConfig) -> Result<Self, EngineError> {
         let path = dir.join("generation_config.json");
         let gen_json: Option<Value> = match std::fs::read_to_string(&path) {
-            Ok(text) => Some(
-                serde_json::from_str(&text).map_err(|e| EngineError::Config {
-                    path: path.clone(),
-                    field: "(document)".into(),
-                    reason: format!(
-                        "invalid JSON at line {} column {}: {e}",
-                        e.line(),
-                        e.column()
-                    ),
-                })?,
-            ),
+            Ok(text) => Some(parse_json(&path, &text)?),
             Err(_) => None,
         };
         let pick = |field: &str| {
@@ -428,24 +406,34 @@ impl TokenizerBundle {
     }
 }
 
+/// Parses a checkpoint's JSON file; a syntax error names the file, line and column.
+fn parse_json(path: &Path, text: &str) -> Result<Value, EngineError> {
+    serde_json::from_str(text).map_err(|e| EngineError::Config {
+        path: path.to_path_buf(),
+        field: "(document)".into(),
+        reason: format!(
+            "invalid JSON at line {} column {}: {e}",
+            e.line(),
+            e.column()
+        ),
+    })
+}
+
+/// Reads and parses a checkpoint's JSON file that must exist.
+fn read_json(path: &Path) -> Result<Value, EngineError> {
+    let text = std::fs::read_to_string(path).map_err(|e| EngineError::Checkpoint {
+        path: path.to_path_buf(),
+        reason: format!("cannot read: {e}"),
+    })?;
+    parse_json(path, &text)
+}
+
 /// The safetensors files of a checkpoint: `model.safetensors`, or the shards listed in
 /// `model.safetensors.index.json`.
 pub fn weight_files(dir: &Path) -> Result<Vec<PathBuf>, EngineError> {
     let index = dir.join("model.safetensors.index.json");
     if index.is_file() {
-        let text = std::fs::read_to_string(&index).map_err(|e| EngineError::Checkpoint {
-            path: index.clone(),
-            reason: format!("cannot read: {e}"),
-        })?;
-        let json: Value = serde_json::from_str(&text).map_err(|e| EngineError::Config {
-            path: index.clone(),
-            field: "(document)".into(),
-            reason: format!(
-                "invalid JSON at line {} column {}: {e}",
-                e.line(),
-                e.column()
-            ),
-        })?;
+        let json = read_json(&index)?;
         let map = json
             .get("weight_map")
             .and_then(|m| m.as_object())
