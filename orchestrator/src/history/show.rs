@@ -94,10 +94,7 @@ fn job_summary(
         (false, Some(u)) => format!("used: GPUs averaged {u:.1}% busy"),
     });
     JobSummary {
-        // A remote job's readings are its HTTP client's, not the model's.
-        memory_measured_bytes: job
-            .memory_measured_bytes
-            .or(telemetry_peak.filter(|_| job.engine != "remote")),
+        memory_measured_bytes: job.memory_measured_bytes.or(telemetry_peak),
         mean_util_pct: mean_util,
         telemetry_readings: mine.len(),
         gpu_verdict,

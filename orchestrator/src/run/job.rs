@@ -102,11 +102,19 @@ pub async fn run_job(env: Arc<RunEnv>, spec: JobSpec) -> JobReport {
     }
     let mut sampler = None;
     let mut stats = Stats::default();
+    let remote = spec.engine == Some(EngineKind::Remote);
     if pending > 0 {
-        let devices: Vec<&crate::hardware::Gpu> = spec.gpus.iter().collect();
-        let s = Sampler::start(env.store.clone(), env.run_id, job_id, &devices);
-        let pids = s.pids.clone();
-        sampler = Some(s);
+        // A remote job's worker is an HTTP client: its memory and CPU say nothing about the
+        // model, so nothing local is sampled for it.
+        let pids = if remote {
+            Arc::new(Mutex::new(Vec::new()))
+        } else {
+            let devices: Vec<&crate::hardware::Gpu> = spec.gpus.iter().collect();
+            let s = Sampler::start(env.store.clone(), env.run_id, job_id, &devices);
+            let pids = s.pids.clone();
+            sampler = Some(s);
+            pids
+        };
         match start_workers(&env, &spec, &pids, &mut report).await {
             Ok(workers) => {
                 let mut workers = workers;
@@ -153,6 +161,10 @@ pub async fn run_job(env: Arc<RunEnv>, spec: JobSpec) -> JobReport {
     }
     let summary = match sampler {
         Some(s) => Some(s.stop().await),
+        None if remote && pending > 0 => Some((
+            Summary::default(),
+            vec![("remote".to_string(), Verdict::Remote)],
+        )),
         None => None,
     };
     finish(&env, job_id, &mut report, summary, t0).await;
@@ -659,13 +671,8 @@ async fn finish(
     }
     let mut memory = None;
     if let Some((s, verdicts)) = summary {
-        if report.engine == EngineKind::Remote.as_str() {
-            // The worker is an HTTP client: its memory says nothing about the model's.
-            report.verdicts = vec![("remote".to_string(), Verdict::Remote)];
-        } else {
-            memory = s.peak_gpu_mem_bytes.or(s.peak_rss_bytes);
-            report.verdicts = verdicts;
-        }
+        memory = s.peak_gpu_mem_bytes.or(s.peak_rss_bytes);
+        report.verdicts = verdicts;
         report.telemetry = Some(s);
     }
     report.memory_measured = memory;
@@ -725,12 +732,7 @@ fn job_stats(env: &RunEnv, job_id: i64, report: &JobReport) -> JobStats {
         latency_p50_ms: t.filter(|t| t.latency.count > 0).map(|t| ms(t.latency.p50)),
         latency_p95_ms: t.filter(|t| t.latency.count > 0).map(|t| ms(t.latency.p95)),
         latency_p99_ms: t.filter(|t| t.latency.count > 0).map(|t| ms(t.latency.p99)),
-        // A remote job's worker is an HTTP client: its RSS is not the model's memory.
-        peak_rss_bytes: report
-            .telemetry
-            .as_ref()
-            .filter(|_| report.engine != EngineKind::Remote.as_str())
-            .and_then(|s| s.peak_rss_bytes),
+        peak_rss_bytes: report.telemetry.as_ref().and_then(|s| s.peak_rss_bytes),
         gpu_verdict: (!verdict.is_empty()).then_some(verdict),
         detail: t
             .and_then(|t| serde_json::to_value(t).ok())
