@@ -185,7 +185,8 @@ async fn job_row(env: &RunEnv, spec: &JobSpec) -> Result<i64, crate::store::Stor
             dtype: spec.dtype.clone(),
             tp: spec.tp.max(1) as i64,
             devices: spec.gpus.iter().map(|g| i64::from(g.index)).collect(),
-            memory_estimate_bytes: (spec.engine != Some(EngineKind::Remote))
+            // No estimate (a served model uses no local memory) is stored as none.
+            memory_estimate_bytes: (spec.memory_estimate > 0)
                 .then_some(spec.memory_estimate as i64),
             status: JobStatus::Pending,
         })
