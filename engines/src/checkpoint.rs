@@ -544,8 +544,9 @@ impl Weights {
         }
     }
 
-    /// Loads `name`, checks its shape, converts to the engine dtype on the engine device.
-    pub fn get(&self, name: &str, shape: &[usize]) -> Result<Tensor, EngineError> {
+    /// The dtype and mapped bytes of tensor `name`, whose shape must be `shape` (as
+    /// `config.json` implies).
+    fn view(&self, name: &str, shape: &[usize]) -> Result<(CDType, &[u8]), EngineError> {
         let view = self
             .st
             .get(name)
@@ -556,6 +557,14 @@ impl Weights {
                 format!("shape {:?}, config.json implies {:?}", view.shape(), shape),
             ));
         }
+        let dtype = CDType::try_from(view.dtype())
+            .map_err(|e| self.err(name, format!("cannot load: {e}")))?;
+        Ok((dtype, view.data()))
+    }
+
+    /// Loads `name`, checks its shape, converts to the engine dtype on the engine device.
+    pub fn get(&self, name: &str, shape: &[usize]) -> Result<Tensor, EngineError> {
+        self.view(name, shape)?;
         let t = self
             .st
             .load(name, &Device::Cpu)
@@ -572,19 +581,10 @@ impl Weights {
         start: usize,
         len: usize,
     ) -> Result<Tensor, EngineError> {
-        if start == 0 && len == shape[dim] {
+        if shape.get(dim) == Some(&len) && start == 0 {
             return self.get(name, shape);
         }
-        let view = self
-            .st
-            .get(name)
-            .map_err(|_| self.err(name, "missing from the checkpoint".into()))?;
-        if view.shape() != shape {
-            return Err(self.err(
-                name,
-                format!("shape {:?}, config.json implies {:?}", view.shape(), shape),
-            ));
-        }
+        let (dtype, data) = self.view(name, shape)?;
         if dim >= shape.len() || start + len > shape[dim] {
             return Err(self.err(
                 name,
@@ -594,14 +594,11 @@ impl Weights {
                 ),
             ));
         }
-        let dtype = CDType::try_from(view.dtype())
-            .map_err(|e| self.err(name, format!("cannot load: {e}")))?;
         // Copy only the shard out of the mapped file: the rows (dim 0) or, for each outer
         // index, the slice of the inner block (any other dim).
         let elem = dtype.size_in_bytes();
         let inner: usize = shape[dim + 1..].iter().product::<usize>() * elem;
         let outer: usize = shape[..dim].iter().product();
-        let data = view.data();
         let block = shape[dim] * inner;
         let mut raw = Vec::with_capacity(outer * len * inner);
         for o in 0..outer {

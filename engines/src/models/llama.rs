@@ -15,7 +15,7 @@ use crate::checkpoint::{ModelConfig, Weights};
 use crate::models::{CausalLm, KvCache, Llama3Scaling, ModelSpec, Rope, RopeScaling, Step, attend};
 use crate::parallel::{
     ColumnParallelLinear, Comm, LmHead, ReplicatedLinear, RowParallelLinear, TpShape, check_tp,
-    kv_head_range, load_qkv,
+    load_qkv,
 };
 
 /// Which member of the family; selects bias and window defaults.
@@ -205,9 +205,8 @@ impl Llama {
             kv_heads: cfg.num_kv_heads,
             intermediate: cfg.intermediate_size,
         };
-        check_tp(w, shape, ws)?;
+        let kv_count = check_tp(w, shape, comm.as_ref())?;
         let (h, d) = (cfg.hidden_size, cfg.head_dim);
-        let (_, kv_count) = kv_head_range(cfg.num_kv_heads, comm.rank(), ws);
         let embed = w.get("model.embed_tokens.weight", &[cfg.vocab_size, h])?;
         let mut blocks = Vec::with_capacity(cfg.num_layers);
         for i in 0..cfg.num_layers {

@@ -11,8 +11,7 @@ use crate::checkpoint::{ModelConfig, Weights};
 use crate::models::llama::rope_theta;
 use crate::models::{CausalLm, KvCache, ModelSpec, Rope, RopeScaling, Step, attend};
 use crate::parallel::{
-    ColumnParallelLinear, Comm, LmHead, RowParallelLinear, TpShape, check_tp, kv_head_range,
-    load_qkv,
+    ColumnParallelLinear, Comm, LmHead, RowParallelLinear, TpShape, check_tp, load_qkv,
 };
 
 #[derive(Debug, Clone)]
@@ -140,11 +139,10 @@ impl Phi {
             kv_heads: cfg.num_kv_heads,
             intermediate: cfg.intermediate_size,
         };
-        check_tp(w, shape, ws)?;
+        let kv_count = check_tp(w, shape, comm.as_ref())?;
         let h = cfg.hidden_size;
         let d = h / cfg.num_heads;
         let kv = cfg.num_kv_heads * d;
-        let (_, kv_count) = kv_head_range(cfg.num_kv_heads, comm.rank(), ws);
         let embed = w.get("model.embed_tokens.weight", &[cfg.vocab_size, h])?;
         let mut blocks = Vec::with_capacity(cfg.num_layers);
         for i in 0..cfg.num_layers {

@@ -121,14 +121,17 @@ pub fn kv_head_range(kv_heads: usize, rank: usize, world_size: usize) -> (usize,
     }
 }
 
-/// Checks `tp` against `shape` for the checkpoint behind `w` (errors name the numbers).
-pub fn check_tp(w: &Weights, shape: TpShape, tp: usize) -> Result<(), EngineError> {
-    shape.check(tp).map_err(|e| EngineError::Weights {
+/// Checks `shape` against the communicator's world size for the checkpoint behind `w` (errors
+/// name the numbers) and returns how many kv heads this rank holds (see [`kv_head_range`]).
+pub fn check_tp(w: &Weights, shape: TpShape, comm: &dyn Comm) -> Result<usize, EngineError> {
+    let ws = comm.world_size();
+    shape.check(ws).map_err(|e| EngineError::Weights {
         path: w.dir.clone(),
         architecture: w.architecture.clone(),
         tensor: "(tensor-parallel split)".into(),
         reason: e.to_string(),
-    })
+    })?;
+    Ok(kv_head_range(shape.kv_heads, comm.rank(), ws).1)
 }
 
 /// The half-open range `[start, end)` of `n` items owned by `rank` out of `world_size`.
