@@ -17,8 +17,8 @@ use crate::cli::BenchArgs;
 use crate::error::{EXIT_OK, InputError};
 use crate::printer::Printer;
 use anyhow::Context;
+use assay_engines::LoadOptions;
 use assay_engines::bench::{self, BenchOptions, FiguresOptions, SynthLlama};
-use assay_engines::{DType, LoadOptions};
 use std::path::{Path, PathBuf};
 
 pub fn run(args: &BenchArgs, printer: &Printer) -> anyhow::Result<u8> {
@@ -132,14 +132,7 @@ fn figures(args: &BenchArgs, load: LoadOptions, printer: &Printer) -> anyhow::Re
 }
 
 fn load_options(args: &BenchArgs) -> Result<LoadOptions, InputError> {
-    let dtype = match &args.dtype {
-        None => None,
-        Some(text) => Some(DType::parse(text).ok_or_else(|| {
-            InputError(format!(
-                "--dtype must be one of f32, f16, bf16. Given: {text}"
-            ))
-        })?),
-    };
+    let dtype = super::dtype_flag(args.dtype.as_deref())?;
     Ok(LoadOptions {
         dtype,
         ..LoadOptions::default()

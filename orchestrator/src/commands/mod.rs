@@ -58,3 +58,15 @@ pub(crate) fn origin_label(origin: &Origin) -> String {
         Origin::User(_) => "user".to_string(),
     }
 }
+
+/// `--dtype` of `run`, `plan` and `bench`: `f32`, `f16` or `bf16` (also their long names).
+pub(crate) fn dtype_flag(
+    text: Option<&str>,
+) -> Result<Option<crate::catalog::DType>, crate::error::InputError> {
+    match text {
+        None => Ok(None),
+        Some(t) => crate::catalog::DType::parse(t).map(Some).ok_or_else(|| {
+            crate::error::InputError(format!("--dtype must be one of f32, f16, bf16. Given: {t}"))
+        }),
+    }
+}

@@ -20,7 +20,7 @@
 //! - `schedule`: `makespan_s`, `lower_bound_s`, `waves`, `pieces[]` (`model`, `replica`,
 //!   `replicas`, `devices[]`, `samples`, `start_s`, `end_s`, `wave`, `nvlink`), `how[]`
 //! - `disk` (when readable): `path`, `free_bytes`
-use crate::catalog::{self, DType};
+use crate::catalog;
 use crate::cli::{GlobalArgs, PlanArgs};
 use crate::error::{EXIT_OK, InputError};
 use crate::hardware;
@@ -54,14 +54,7 @@ pub fn run(args: &PlanArgs, global: &GlobalArgs, printer: &Printer) -> anyhow::R
 }
 
 fn settings(args: &PlanArgs) -> Result<Settings, InputError> {
-    let dtype = match &args.dtype {
-        None => None,
-        Some(text) => Some(DType::parse(text).ok_or_else(|| {
-            InputError(format!(
-                "--dtype must be one of f32, f16, bf16. Given: {text}"
-            ))
-        })?),
-    };
+    let dtype = super::dtype_flag(args.dtype.as_deref())?;
     Ok(Settings {
         dtype,
         max_seq_len: args.max_seq_len,

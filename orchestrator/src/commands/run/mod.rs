@@ -196,7 +196,7 @@ async fn run_with_store(
     let mut catalog = catalog::load(config.catalog.as_deref())?;
     let category = select(&mut catalog, &config)?;
     let plan_settings = Settings {
-        dtype: parse_dtype(config.dtype.as_deref())?,
+        dtype: super::dtype_flag(config.dtype.as_deref())?,
         max_seq_len: config.max_seq_len,
         batch: Some(config.batch_size),
         prefill_chunk: None,
@@ -366,15 +366,6 @@ pub fn run_status(reports: &[JobReport], interrupted: bool) -> RunStatus {
         RunStatus::Failed
     } else {
         RunStatus::Completed
-    }
-}
-
-fn parse_dtype(text: Option<&str>) -> Result<Option<DType>, InputError> {
-    match text {
-        None => Ok(None),
-        Some(t) => DType::parse(t).map(Some).ok_or_else(|| {
-            InputError(format!("--dtype must be one of f32, f16, bf16. Given: {t}"))
-        }),
     }
 }
 
