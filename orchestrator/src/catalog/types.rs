@@ -145,7 +145,8 @@ impl DataLayout {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+/// Decoding settings of a generation dataset (and of each of its requests).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct GenerationKwargs {
     pub until: Vec<String>,
     pub max_gen_toks: u32,

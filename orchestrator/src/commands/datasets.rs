@@ -24,8 +24,7 @@ use crate::cli::{ChatTemplate, DatasetsArgs};
 use crate::error::InputError;
 use crate::printer::Printer;
 use crate::tasks::{
-    self, ChatMode, GenerationSettings, Item, Prepared, Prompt, RequestBody, SplitSource, Target,
-    TaskOptions,
+    self, ChatMode, Item, Prepared, Prompt, RequestBody, SplitSource, Target, TaskOptions,
 };
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -60,7 +59,7 @@ pub struct DatasetDetail {
     pub doc_to_choice: Option<ChoiceSpec>,
     pub target_delimiter: String,
     pub fewshot_delimiter: String,
-    pub generation: Option<GenerationSettings>,
+    pub generation: Option<crate::catalog::GenerationKwargs>,
     pub repeats: u32,
     pub filters: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -177,7 +176,7 @@ pub fn detail(
         target_delimiter: dataset.target_delimiter.clone(),
         fewshot_delimiter: dataset.fewshot_delimiter.clone(),
         generation: (dataset.output_type == OutputType::GenerateUntil)
-            .then(|| GenerationSettings::from(&dataset.generation)),
+            .then(|| dataset.generation.clone()),
         repeats: dataset.repeats,
         filters: dataset.filters.iter().map(|f| f.name.clone()).collect(),
         shown,
@@ -254,7 +253,7 @@ pub fn detail_text(d: &DatasetDetail) -> String {
     out.trim_end().to_string()
 }
 
-fn generation_text(g: &GenerationSettings) -> String {
+fn generation_text(g: &crate::catalog::GenerationKwargs) -> String {
     let sampling = if g.do_sample {
         format!(
             "sampled (temperature {}, top_p {}{})",

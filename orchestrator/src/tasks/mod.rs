@@ -24,7 +24,7 @@ pub mod rows;
 pub use adhoc::adhoc_dataset;
 pub use fewshot::{DEFAULT_FEWSHOT_SEED, PyRandom, Sampler};
 pub use render::{RenderedDoc, Renderer, Target};
-pub use requests::{GenerationSettings, Request, RequestBody, build_requests};
+pub use requests::{Request, RequestBody, build_requests};
 pub use rows::{BadRow, Row, Rows, load_rows};
 
 use crate::catalog::Dataset;

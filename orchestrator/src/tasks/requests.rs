@@ -15,30 +15,6 @@ use super::{Item, Prompt};
 use crate::catalog::{Dataset, GenerationKwargs, OutputType};
 use sha2::{Digest, Sha256};
 
-/// Decoding settings of a generation request.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct GenerationSettings {
-    pub until: Vec<String>,
-    pub max_gen_toks: u32,
-    pub do_sample: bool,
-    pub temperature: f64,
-    pub top_p: f64,
-    pub top_k: Option<u32>,
-}
-
-impl From<&GenerationKwargs> for GenerationSettings {
-    fn from(g: &GenerationKwargs) -> Self {
-        GenerationSettings {
-            until: g.until.clone(),
-            max_gen_toks: g.max_gen_toks,
-            do_sample: g.do_sample,
-            temperature: g.temperature,
-            top_p: g.top_p,
-            top_k: g.top_k,
-        }
-    }
-}
-
 /// What the engine computes for a request.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -50,7 +26,7 @@ pub enum RequestBody {
         choice: Option<usize>,
     },
     /// Generate from the context until a stop string or `max_gen_toks`.
-    GenerateUntil { settings: GenerationSettings },
+    GenerateUntil { settings: GenerationKwargs },
 }
 
 /// One unit of engine work.
@@ -107,7 +83,7 @@ pub fn build_requests(dataset: &Dataset, items: &[Item]) -> Vec<Request> {
                 );
             }
             OutputType::GenerateUntil => {
-                let settings = GenerationSettings::from(&dataset.generation);
+                let settings = dataset.generation.clone();
                 for repeat in 0..dataset.repeats.max(1) {
                     push(
                         repeat,
