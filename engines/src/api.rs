@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::failure::{FailureKind, is_oom};
 use crate::telemetry::{EngineTelemetry, LoadTelemetry};
 
 /// Where the model runs.
@@ -206,6 +207,41 @@ pub enum RequestError {
     Invalid(String),
     #[error("inference failed: {0}")]
     Inference(String),
+    /// A server answered with an error status that retrying cannot change.
+    #[error("{endpoint}: HTTP {status}: {message}")]
+    Http {
+        endpoint: String,
+        status: u16,
+        /// The server's own words (its JSON `error.message`, or the body).
+        message: String,
+    },
+    /// Every attempt of a request failed for a reason that might have passed (timeouts,
+    /// refused connections, 429 and 5xx answers).
+    #[error("{endpoint}: {why} (gave up after {attempts} attempts)")]
+    GaveUp {
+        endpoint: String,
+        why: String,
+        attempts: u32,
+        /// What the last attempt met: [`FailureKind::Timeout`], [`FailureKind::Unreachable`]
+        /// or [`FailureKind::Http`].
+        kind: FailureKind,
+    },
+}
+
+impl RequestError {
+    /// What kind of failure this is, for failure summaries.
+    pub fn kind(&self) -> FailureKind {
+        match self {
+            RequestError::EmptyContinuation
+            | RequestError::Tokenize(_)
+            | RequestError::Invalid(_) => FailureKind::InvalidRequest,
+            RequestError::TooLong { .. } => FailureKind::ContextOverflow,
+            RequestError::Inference(m) if is_oom(m) => FailureKind::OutOfMemory,
+            RequestError::Inference(_) => FailureKind::Engine,
+            RequestError::Http { status, .. } => FailureKind::Http(*status),
+            RequestError::GaveUp { kind, .. } => *kind,
+        }
+    }
 }
 
 /// Errors from loading or running an engine, one variant per phase.
@@ -241,6 +277,21 @@ pub enum EngineError {
     Device(String),
     #[error("inference: {0}")]
     Inference(String),
+}
+
+impl EngineError {
+    /// Whether the error is about the checkpoint the user pointed at (unreadable, malformed,
+    /// an architecture no engine runs) rather than a failure of the device or the computation.
+    pub fn is_input(&self) -> bool {
+        matches!(
+            self,
+            EngineError::Checkpoint { .. }
+                | EngineError::Config { .. }
+                | EngineError::Weights { .. }
+                | EngineError::Tokenizer { .. }
+                | EngineError::UnsupportedArchitecture { .. }
+        )
+    }
 }
 
 impl From<candle_core::Error> for EngineError {

@@ -7,11 +7,13 @@
 //! - [`lightweight`]: the single-device engine.
 //! - [`tensor_parallel`]: the same model code split over ranks.
 //! - [`remote`]: an OpenAI-compatible HTTP endpoint behind the same trait.
+//! - [`failure`]: why a request failed, as a kind summaries group by.
 //! - [`telemetry`], [`bench`]: measurements.
 
 pub mod api;
 pub mod bench;
 pub mod checkpoint;
+pub mod failure;
 pub mod lightweight;
 pub mod models;
 pub mod parallel;
@@ -25,6 +27,7 @@ pub use api::{
     GenerateResult, LoadOptions, LoglikelihoodRequest, LoglikelihoodResult, RequestError,
     RequestTiming, Sampling,
 };
+pub use failure::{Failure, FailureKind, is_oom};
 pub use lightweight::{LightweightEngine, PromptToken, ScoredPrompt};
 pub use remote::{RemoteConfig, RemoteEngine};
 pub use telemetry::{EngineTelemetry, LoadTelemetry, Percentiles, RankTelemetry};

@@ -320,6 +320,10 @@ pub struct ExportArgs {
     /// Write files under DIR (`DIR/<model>/results_<date>.json`, or `DIR/run_<id>.csv`) instead of stdout.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Export a failed run too; its documents are marked (`assay.run_status`, `assay.failures`)
+    /// and datasets with no successful sample are left out of `results`.
+    #[arg(long)]
+    pub include_failed: bool,
 }
 
 #[derive(Debug, Args)]

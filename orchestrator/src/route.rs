@@ -130,9 +130,28 @@ pub fn choose(subject: &Subject<'_>, inv: &Inventory) -> Route {
 /// would fit on one device. On a CPU host the ranks are threads of one process (for tests and
 /// demonstrations); the memory shown is per rank. Refused (unplaceable, with the numbers) when
 /// tp does not divide the model or the ranks do not fit.
+/// Why `--tp N` cannot split `model`, with the degrees that can; `None` when it can.
+pub fn invalid_tp(model: &crate::catalog::Model, tp: u64) -> Option<(String, Vec<String>)> {
+    let a = &model.arch;
+    if tp > 0 && valid_tp(a, tp) {
+        return None;
+    }
+    Some((
+        format!(
+            "--tp {tp} is not valid for {}: it must divide the heads ({}), the kv heads ({}) \
+             or be a multiple of them, and the FFN width ({})",
+            model.id, a.heads, a.kv_heads, a.intermediate
+        ),
+        TP_DEGREES
+            .into_iter()
+            .filter(|&t| valid_tp(a, t))
+            .map(|t| format!("--tp {t}"))
+            .collect(),
+    ))
+}
+
 pub fn forced_tensor_parallel(subject: &Subject<'_>, inv: &Inventory, tp: u64) -> Route {
-    let a = &subject.model.arch;
-    if tp == 0 || !valid_tp(a, tp) {
+    if let Some((reason, suggestions)) = invalid_tp(subject.model, tp) {
         let need = subject.need(1, Target::Cpu);
         return Route {
             engine: Engine::Unplaceable,
@@ -140,17 +159,9 @@ pub fn forced_tensor_parallel(subject: &Subject<'_>, inv: &Inventory, tp: u64) -
             on_cpu: inv.is_cpu_only(),
             pools: vec![],
             usable: 0,
-            reason: format!(
-                "--tp {tp} is not valid for {}: it must divide the heads ({}), the kv heads ({}) \
-                 or be a multiple of them, and the FFN width ({})",
-                subject.model.id, a.heads, a.kv_heads, a.intermediate
-            ),
+            reason,
             shortfall_bytes: None,
-            suggestions: TP_DEGREES
-                .into_iter()
-                .filter(|&t| valid_tp(a, t))
-                .map(|t| format!("--tp {t}"))
-                .collect(),
+            suggestions,
             need,
         };
     }

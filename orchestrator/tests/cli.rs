@@ -6,8 +6,10 @@
 //! - `history`: the read commands over a database of synthetic runs (history, show, compare,
 //!   export, report).
 //! - run: end-to-end evaluation runs (`run.rs`), of served models too (`remote.rs`).
+//! - failures: every-request-fails runs, refusals before work, exit codes, storage faults.
 //! - downloads from a fake Hugging Face hub (`hub.rs`, `fake_hub.rs`).
 
+mod failures;
 mod fake_hub;
 mod history;
 mod hub;

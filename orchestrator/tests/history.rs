@@ -144,6 +144,7 @@ async fn add_run(
                     loglikelihoods: None,
                     scores: BTreeMap::from([(key.to_string(), *score)]),
                     error: None,
+                    error_kind: None,
                     latency_ms: Some(40.0 + item as f64),
                     prompt_tokens: Some(120),
                     output_tokens: Some(8),
@@ -816,7 +817,8 @@ fn bad_databases_and_ids_get_clear_errors() {
 #[test]
 fn history_and_compare_queries_use_indexes() {
     use assay::store::{
-        HistoryQuery, JOB_STATS_SQL, RUNS_WITH_MODEL_SQL, SCORE_ROWS_SQL, history_sql,
+        HistoryQuery, JOB_STATS_SQL, RUNS_WITH_MODEL_SQL, SCORE_ROWS_SQL, history_failures_sql,
+        history_sql,
     };
     let dir = tempfile::tempdir().unwrap();
     let db = populate(dir.path());
@@ -870,6 +872,12 @@ fn history_and_compare_queries_use_indexes() {
             (sql, binds)
         })
         .collect();
+    // The failure half of `history` walks the same way.
+    sqls.extend(queries.iter().map(|q| {
+        let sql = history_failures_sql(q).sql().as_str().to_string();
+        let binds = sql.matches('?').count();
+        (sql, binds)
+    }));
     sqls.push((SCORE_ROWS_SQL.to_string(), 2));
     sqls.push((RUNS_WITH_MODEL_SQL.to_string(), 2));
     sqls.push((JOB_STATS_SQL.to_string(), 1));

@@ -4,13 +4,13 @@
 //! in-process. The API key is read from the environment and never reaches the database.
 #![allow(clippy::unwrap_used)]
 
-use crate::util::{Output, Scratch, Served, fixture, llama_entry};
+use crate::util::{FakeServer, Output, Scratch, Served, fixture, llama_entry};
 use assay::store::{SqliteStore, Store};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-fn remote_entry(id: &str, base_url: &str, key_env: &str) -> String {
+pub(crate) fn remote_entry(id: &str, base_url: &str, key_env: &str) -> String {
     format!(
         "  - id: {id}\n    architecture: LlamaForCausalLM\n    params: 160000\n    layers: 2\n    \
          hidden: 64\n    heads: 4\n    kv_heads: 2\n    head_dim: 16\n    intermediate: 176\n    \
@@ -19,7 +19,7 @@ fn remote_entry(id: &str, base_url: &str, key_env: &str) -> String {
     )
 }
 
-fn run(s: &Scratch, db: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+pub(crate) fn run(s: &Scratch, db: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut all: Vec<String> = vec![
         "--catalog".into(),
         s.catalog().display().to_string(),
@@ -38,7 +38,7 @@ fn run(s: &Scratch, db: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     crate::util::run(&all, &envs)
 }
 
-fn json(out: &Output) -> Value {
+pub(crate) fn json(out: &Output) -> Value {
     serde_json::from_str(&out.stdout)
         .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}\nstderr:\n{}", out.stdout, out.stderr))
 }
@@ -306,47 +306,11 @@ fn a_served_model_of_an_unsupported_architecture_is_runnable() {
 /// failing every sample one by one; the local job of the same run completes.
 #[test]
 fn a_server_that_stops_answering_fails_its_job_only() {
-    use std::io::{BufRead, BufReader, Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let mut reader = BufReader::new(stream);
-            let mut first = String::new();
-            if reader.read_line(&mut first).is_err() {
-                continue;
-            }
-            let mut length = 0usize;
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                    break;
-                }
-                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                    length = v.trim().parse().unwrap_or(0);
-                }
-            }
-            let mut body = vec![0; length];
-            let _ = reader.read_exact(&mut body);
-            let (status, text) = if first.starts_with("GET /v1/models") {
-                (
-                    "200 OK",
-                    r#"{"object":"list","data":[{"id":"micro","object":"model","max_model_len":4096}]}"#,
-                )
-            } else {
-                (
-                    "503 Service Unavailable",
-                    r#"{"error":{"message":"overloaded"}}"#,
-                )
-            };
-            let reply = format!(
-                "HTTP/1.1 {status}\r\ncontent-type: application/json\r\nretry-after: 0\r\n\
-                 connection: close\r\ncontent-length: {}\r\n\r\n{text}",
-                text.len()
-            );
-            let _ = reader.get_mut().write_all(reply.as_bytes());
-        }
-    });
+    let server = FakeServer::start(
+        "503 Service Unavailable",
+        r#"{"error":{"message":"overloaded"}}"#,
+    );
+    let port = server.port;
     let s = Scratch::new();
     let micro = fixture("llama-micro");
     s.write(
@@ -359,11 +323,7 @@ fn a_server_that_stops_answering_fails_its_job_only() {
         &format!(
             "models:\n{}{}",
             llama_entry("local-micro", &micro),
-            remote_entry(
-                "down-micro",
-                &format!("http://127.0.0.1:{port}/v1"),
-                "UNUSED_KEY"
-            )
+            remote_entry("down-micro", &server.base_url(), "UNUSED_KEY")
         ),
     );
     let db = s.dir.path().join("d.db");

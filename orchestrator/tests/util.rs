@@ -98,7 +98,7 @@ pub fn run(args: &[String], env: &[(&str, String)]) -> Output {
     }
 }
 
-fn copy_tree(from: &Path, to: &Path) {
+pub fn copy_tree(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).expect("create dir");
     for entry in std::fs::read_dir(from).expect("read dir") {
         let entry = entry.expect("dir entry");
@@ -171,4 +171,64 @@ pub fn llama_entry(id: &str, dir: &Path) -> String {
          vocab: 512\n    max_positions: 4096\n",
         dir.display()
     )
+}
+
+/// An OpenAI-compatible server on loopback that lists one model (`micro`) and answers every
+/// POST with one fixed status and body, counting the POSTs. It runs until the test ends.
+pub struct FakeServer {
+    pub port: u16,
+    pub posts: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl FakeServer {
+    /// `status` is a status line's tail (`"400 Bad Request"`), `body` the JSON it sends.
+    pub fn start(status: &'static str, body: &'static str) -> FakeServer {
+        use std::io::{BufRead, BufReader, Read, Write};
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("address").port();
+        let posts = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = posts.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let mut reader = BufReader::new(stream);
+                let mut first = String::new();
+                if reader.read_line(&mut first).is_err() {
+                    continue;
+                }
+                let mut length = 0usize;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap_or(0);
+                    }
+                }
+                let mut request = vec![0; length];
+                let _ = reader.read_exact(&mut request);
+                let (status, text) = if first.starts_with("GET /v1/models") {
+                    (
+                        "200 OK",
+                        r#"{"object":"list","data":[{"id":"micro","object":"model","max_model_len":4096}]}"#,
+                    )
+                } else {
+                    count.fetch_add(1, Ordering::SeqCst);
+                    (status, body)
+                };
+                let reply = format!(
+                    "HTTP/1.1 {status}\r\ncontent-type: application/json\r\nretry-after: 0\r\n\
+                     connection: close\r\ncontent-length: {}\r\n\r\n{text}",
+                    text.len()
+                );
+                let _ = reader.get_mut().write_all(reply.as_bytes());
+            }
+        });
+        FakeServer { port, posts }
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://127.0.0.1:{}/v1", self.port)
+    }
 }

@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use super::parse::{drain_sse, error_message};
 use crate::api::RequestError;
+use crate::failure::FailureKind;
 
 /// A cloneable client bound to one endpoint.
 #[derive(Clone)]
@@ -32,15 +33,21 @@ pub(super) struct Streamed {
 
 enum Attempt<T> {
     Done(T),
-    Retry(String, Option<Duration>),
+    /// Worth another try: why, what kind of failure it would be if it were the last, and
+    /// how long the server asked us to wait.
+    Retry(String, FailureKind, Option<Duration>),
     Fail(RequestError),
 }
 
 impl Http {
+    fn endpoint(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
     fn post(&self, path: &str, body: &Value) -> reqwest::RequestBuilder {
         let mut rb = self
             .client
-            .post(format!("{}{path}", self.base))
+            .post(self.endpoint(path))
             .header("content-type", "application/json")
             .body(body.to_string());
         if let Some(k) = &self.api_key {
@@ -50,13 +57,18 @@ impl Http {
     }
 
     pub async fn get_json(&self, path: &str) -> Result<Value, RequestError> {
-        let mut rb = self.client.get(format!("{}{path}", self.base));
+        let mut rb = self.client.get(self.endpoint(path));
         if let Some(k) = &self.api_key {
             rb = rb.header("authorization", format!("Bearer {}", k.0));
         }
         self.retrying(path, || async {
             match rb.try_clone() {
-                Some(rb) => classify(rb.send().await, |r| async { read_json(r).await }).await,
+                Some(rb) => {
+                    classify(&self.endpoint(path), rb.send().await, |r| async {
+                        read_json(r).await
+                    })
+                    .await
+                }
                 None => Attempt::Fail(RequestError::Inference("request not cloneable".into())),
             }
         })
@@ -65,9 +77,11 @@ impl Http {
 
     pub async fn post_json(&self, path: &str, body: &Value) -> Result<Value, RequestError> {
         self.retrying(path, || async {
-            classify(self.post(path, body).send().await, |r| async {
-                read_json(r).await
-            })
+            classify(
+                &self.endpoint(path),
+                self.post(path, body).send().await,
+                |r| async { read_json(r).await },
+            )
             .await
         })
         .await
@@ -83,9 +97,11 @@ impl Http {
     ) -> Result<Streamed, RequestError> {
         self.retrying(path, || async {
             let start = Instant::now();
-            classify(self.post(path, body).send().await, |r| {
-                read_stream(r, start, chat)
-            })
+            classify(
+                &self.endpoint(path),
+                self.post(path, body).send().await,
+                |r| read_stream(r, start, chat),
+            )
             .await
         })
         .await
@@ -101,13 +117,14 @@ impl Http {
             match f().await {
                 Attempt::Done(v) => return Ok(v),
                 Attempt::Fail(e) => return Err(e),
-                Attempt::Retry(why, after) => {
+                Attempt::Retry(why, kind, after) => {
                     if attempt >= self.max_retries {
-                        return Err(RequestError::Inference(format!(
-                            "{}{path}: {why} (gave up after {} attempts)",
-                            self.base,
-                            attempt + 1
-                        )));
+                        return Err(RequestError::GaveUp {
+                            endpoint: self.endpoint(path),
+                            why,
+                            attempts: attempt + 1,
+                            kind,
+                        });
                     }
                     let wait = after.unwrap_or_else(|| {
                         (self.backoff * 2u32.saturating_pow(attempt)).min(Duration::from_secs(30))
@@ -121,16 +138,27 @@ impl Http {
     }
 }
 
-async fn classify<T, F, Fut>(sent: reqwest::Result<reqwest::Response>, ok: F) -> Attempt<T>
+/// What one attempt came to. `endpoint` names the URL in errors.
+async fn classify<T, F, Fut>(
+    endpoint: &str,
+    sent: reqwest::Result<reqwest::Response>,
+    ok: F,
+) -> Attempt<T>
 where
     F: FnOnce(reqwest::Response) -> Fut,
     Fut: std::future::Future<Output = Result<T, (bool, String)>>,
 {
     let resp = match sent {
         Ok(r) => r,
-        Err(e) if e.is_timeout() => return Attempt::Retry(format!("timed out: {e}"), None),
+        Err(e) if e.is_timeout() => {
+            return Attempt::Retry(format!("timed out: {e}"), FailureKind::Timeout, None);
+        }
         Err(e) if e.is_connect() || e.is_request() => {
-            return Attempt::Retry(format!("connection failed: {e}"), None);
+            return Attempt::Retry(
+                format!("connection failed: {e}"),
+                FailureKind::Unreachable,
+                None,
+            );
         }
         Err(e) => return Attempt::Fail(RequestError::Inference(e.to_string())),
     };
@@ -138,7 +166,7 @@ where
     if status.is_success() {
         return match ok(resp).await {
             Ok(v) => Attempt::Done(v),
-            Err((true, why)) => Attempt::Retry(why, None),
+            Err((true, why)) => Attempt::Retry(why, FailureKind::Engine, None),
             Err((false, why)) => Attempt::Fail(RequestError::Inference(why)),
         };
     }
@@ -150,11 +178,20 @@ where
         .filter(|s| s.is_finite() && *s >= 0.0)
         .map(|s| Duration::from_secs_f64(s.min(60.0)));
     let text = resp.text().await.unwrap_or_default();
-    let msg = format!("HTTP {}: {}", status.as_u16(), error_message(&text));
-    if status.as_u16() == 429 || status.is_server_error() {
-        Attempt::Retry(msg, retry_after)
+    let code = status.as_u16();
+    let message = error_message(&text);
+    if code == 429 || status.is_server_error() {
+        Attempt::Retry(
+            format!("HTTP {code}: {message}"),
+            FailureKind::Http(code),
+            retry_after,
+        )
     } else {
-        Attempt::Fail(RequestError::Invalid(msg))
+        Attempt::Fail(RequestError::Http {
+            endpoint: endpoint.to_string(),
+            status: code,
+            message,
+        })
     }
 }
 

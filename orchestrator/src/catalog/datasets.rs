@@ -401,33 +401,11 @@ fn check_generation(
             top_p: None,
             top_k: None,
         });
+    GenerationKwargs::check(g.max_gen_toks, g.temperature, g.top_p, g.top_k)
+        .map_err(|(field, message)| invalid(field, message))?;
     let max_gen_toks = g.max_gen_toks.unwrap_or(256);
-    if !(1..=1_000_000).contains(&max_gen_toks) {
-        return Err(invalid(
-            "max_gen_toks",
-            format!("`max_gen_toks` must be between 1 and 1000000. Given: {max_gen_toks}"),
-        ));
-    }
     let temperature = g.temperature.unwrap_or(0.0);
-    if !(temperature.is_finite() && (0.0..=100.0).contains(&temperature)) {
-        return Err(invalid(
-            "temperature",
-            format!("`temperature` must be between 0 and 100. Given: {temperature}"),
-        ));
-    }
     let top_p = g.top_p.unwrap_or(1.0);
-    if !(top_p.is_finite() && top_p > 0.0 && top_p <= 1.0) {
-        return Err(invalid(
-            "top_p",
-            format!("`top_p` must be in (0, 1]. Given: {top_p}"),
-        ));
-    }
-    if g.top_k == Some(0) {
-        return Err(invalid(
-            "top_k",
-            "`top_k` must be at least 1. Given: 0".into(),
-        ));
-    }
     Ok(GenerationKwargs {
         until: g.until.unwrap_or_default(),
         max_gen_toks,

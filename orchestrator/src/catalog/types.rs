@@ -156,6 +156,43 @@ pub struct GenerationKwargs {
     pub top_k: Option<u32>,
 }
 
+impl GenerationKwargs {
+    /// The bounds of each generation setting, wherever it comes from (a manifest, an lm-eval
+    /// task, `--gen-kwargs`): the field that is out of bounds and a message with bound and value.
+    pub fn check(
+        max_gen_toks: Option<u32>,
+        temperature: Option<f64>,
+        top_p: Option<f64>,
+        top_k: Option<u32>,
+    ) -> Result<(), (&'static str, String)> {
+        if let Some(n) = max_gen_toks
+            && !(1..=1_000_000).contains(&n)
+        {
+            return Err((
+                "max_gen_toks",
+                format!("`max_gen_toks` must be between 1 and 1000000. Given: {n}"),
+            ));
+        }
+        if let Some(t) = temperature
+            && !(t.is_finite() && (0.0..=100.0).contains(&t))
+        {
+            return Err((
+                "temperature",
+                format!("`temperature` must be between 0 and 100. Given: {t}"),
+            ));
+        }
+        if let Some(p) = top_p
+            && !(p.is_finite() && p > 0.0 && p <= 1.0)
+        {
+            return Err(("top_p", format!("`top_p` must be in (0, 1]. Given: {p}")));
+        }
+        if top_k == Some(0) {
+            return Err(("top_k", "`top_k` must be at least 1. Given: 0".into()));
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct MetricSpec {
     pub metric: String,

@@ -1,6 +1,8 @@
 //! `assay export RUN_ID --format json|csv`: results for other tools. JSON follows the layout of
 //! lm-evaluation-harness's `results_*.json` (one document per model: a single object for one
 //! model, an array for several); `--out DIR` writes lm-eval's layout of files instead.
+//!
+//! A failed run is refused (exit 2) unless `--include-failed`: its scores are not results.
 
 use super::history::{lookup, open_store, runtime};
 use crate::cli::{ExportArgs, ExportFormat, GlobalArgs};
@@ -9,7 +11,7 @@ use crate::history::export::{CSV_HEADER, csv_record, lm_eval_json, sanitize, to_
 use crate::history::find_run;
 use crate::history::time::format_iso;
 use crate::printer::Printer;
-use crate::store::{HistoryQuery, Queries, Store};
+use crate::store::{HistoryQuery, Queries, RunStatus, Store};
 use anyhow::Context;
 
 pub fn run(args: &ExportArgs, global: &GlobalArgs, printer: &Printer) -> anyhow::Result<u8> {
@@ -20,7 +22,7 @@ pub fn run(args: &ExportArgs, global: &GlobalArgs, printer: &Printer) -> anyhow:
             let jobs = store.jobs(args.run_id).await?;
             let stats = store.job_stats(args.run_id).await?;
             let rows = store
-                .history_rows(&HistoryQuery {
+                .history_with_failures(&HistoryQuery {
                     run_id: Some(args.run_id),
                     model: args.model.clone(),
                     ..HistoryQuery::default()
@@ -32,6 +34,18 @@ pub fn run(args: &ExportArgs, global: &GlobalArgs, printer: &Printer) -> anyhow:
         store.close().await;
         result
     })?;
+    if run.status == RunStatus::Failed && !args.include_failed {
+        let why = run
+            .error
+            .as_deref()
+            .map(|e| format!(": {}", e.lines().next().unwrap_or(e)))
+            .unwrap_or_default();
+        return Err(InputError(format!(
+            "run {} failed{why}\nits scores are not results; pass --include-failed to export them marked as failed",
+            run.id
+        ))
+        .into());
+    }
     let jobs: Vec<_> = jobs
         .into_iter()
         .filter(|j| args.model.as_ref().is_none_or(|m| &j.model == m))

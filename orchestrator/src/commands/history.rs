@@ -8,8 +8,7 @@ use crate::history::time::{format_ms, parse_since};
 use crate::history::{LookupError, value_pm};
 use crate::printer::Printer;
 use crate::store::{
-    HistoryQuery, JobStatus, Queries, SqliteStore, StoreError, StoreOptions, now_ms,
-    resolve_db_path,
+    HistoryQuery, JobStatus, Queries, SqliteStore, StoreOptions, now_ms, resolve_db_path,
 };
 use anyhow::Context;
 use std::path::PathBuf;
@@ -30,7 +29,7 @@ pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 /// Open the results database for reading. A missing file is not created: there is nothing to
 /// read. A file that is not an assay database is the user's input error (exit 2).
 pub(crate) async fn open_store(global: &GlobalArgs) -> anyhow::Result<(SqliteStore, String)> {
-    let path: PathBuf = resolve_db_path(global.db.as_deref()).map_err(input)?;
+    let path: PathBuf = resolve_db_path(global.db.as_deref())?;
     let shown = path.display().to_string();
     if !path.exists() {
         return Err(InputError(format!(
@@ -44,27 +43,22 @@ pub(crate) async fn open_store(global: &GlobalArgs) -> anyhow::Result<(SqliteSto
         busy_timeout: READ_BUSY_TIMEOUT,
         readers: 1,
     };
-    let store = SqliteStore::open_with(&path, options)
-        .await
-        .map_err(input)?;
+    // Reading needs no write access: where the file cannot be opened for writing (a read-only
+    // file system, no permission), it is opened read-only.
+    let store = match SqliteStore::open_with(&path, options.clone()).await {
+        Ok(store) => store,
+        Err(e) if e.is_input() => return Err(e.into()),
+        Err(first) => SqliteStore::open_read_only(&path, options)
+            .await
+            .map_err(|_| first)?,
+    };
     Ok((store, shown))
-}
-
-/// Store errors that mean "this is not a database assay can use" become input errors.
-fn input(e: StoreError) -> anyhow::Error {
-    match e {
-        StoreError::NotSqlite { .. }
-        | StoreError::NewerSchema { .. }
-        | StoreError::SchemaMismatch { .. }
-        | StoreError::NoDataDir => InputError(e.to_string()).into(),
-        other => other.into(),
-    }
 }
 
 /// Lookup errors: an unknown run id or an empty database is the user's input (exit 2).
 pub(crate) fn lookup(e: LookupError) -> anyhow::Error {
     match e {
-        LookupError::Store(s) => input(s),
+        LookupError::Store(s) => s.into(),
         other => InputError(other.to_string()).into(),
     }
 }
@@ -112,7 +106,7 @@ pub fn run(args: &HistoryArgs, global: &GlobalArgs, printer: &Printer) -> anyhow
     };
     let rows = runtime()?.block_on(async {
         let (store, path) = open_store(global).await?;
-        let rows = store.history_rows(&query).await?;
+        let rows = store.history_with_failures(&query).await?;
         let empty = rows.is_empty() && store.run_count().await? == 0;
         store.close().await;
         if empty {
@@ -158,6 +152,20 @@ pub fn run(args: &HistoryArgs, global: &GlobalArgs, printer: &Printer) -> anyhow
             ]
         })
         .collect();
+    // Each dataset's failure summary once, under the table.
+    let mut notes: Vec<String> = Vec::new();
+    for r in rows.iter().filter(|r| !r.failures.is_empty()) {
+        let note = format!(
+            "run {} · {} · {}: {}",
+            r.run_id,
+            r.model,
+            r.dataset,
+            crate::history::failure_note(r)
+        );
+        if !notes.contains(&note) {
+            notes.push(note);
+        }
+    }
     printer.table(
         &[
             "run",
@@ -175,6 +183,9 @@ pub fn run(args: &HistoryArgs, global: &GlobalArgs, printer: &Printer) -> anyhow
         ],
         &table,
     )?;
+    for note in notes {
+        printer.line(note)?;
+    }
     Ok(EXIT_OK)
 }
 

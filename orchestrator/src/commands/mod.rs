@@ -70,3 +70,31 @@ pub(crate) fn dtype_flag(
         }),
     }
 }
+
+/// Signals that ask a command to stop: Ctrl-C (SIGINT), SIGTERM (what docker, systemd, Slurm
+/// and Kubernetes send) and SIGHUP (a closed terminal or SSH session).
+pub(crate) struct StopSignals {
+    term: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    /// Start listening (inside a runtime). Once listened for, these signals no longer end the
+    /// process by default: the command decides.
+    pub(crate) fn listen() -> std::io::Result<StopSignals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(StopSignals {
+            term: signal(SignalKind::terminate())?,
+            hup: signal(SignalKind::hangup())?,
+        })
+    }
+
+    /// The next stop signal's name (`SIGINT`, `SIGTERM` or `SIGHUP`).
+    pub(crate) async fn next(&mut self) -> &'static str {
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => if r.is_ok() { "SIGINT" } else { std::future::pending().await },
+            _ = self.term.recv() => "SIGTERM",
+            _ = self.hup.recv() => "SIGHUP",
+        }
+    }
+}

@@ -6,7 +6,7 @@ use crate::cli::{GlobalArgs, ShowArgs};
 use crate::error::{EXIT_OK, InputError};
 use crate::history::show::{RunSummary, summary};
 use crate::history::time::format_ms;
-use crate::history::{find_run, human_bytes, metric_key, value_pm};
+use crate::history::{failure_note, find_run, human_bytes, metric_key, value_pm};
 use crate::printer::Printer;
 use crate::store::{Queries, SampleRecord, Store};
 use serde::Serialize;
@@ -147,10 +147,10 @@ fn print_summary(s: &RunSummary, printer: &Printer) -> anyhow::Result<()> {
                 metric_key(&r.metric, &r.filter),
                 value_pm(r.value, r.stderr),
                 r.n.to_string(),
-                if r.partial {
-                    format!("{} failed", r.n_failed)
-                } else {
-                    String::new()
+                match failure_note(r) {
+                    note if !note.is_empty() => note,
+                    _ if r.partial => format!("{} failed", r.n_failed),
+                    _ => String::new(),
                 },
             ]
         })

@@ -147,6 +147,7 @@ pub async fn fill(path: &Path, runs: u64, samples: u64) -> Result<f64, StoreErro
                         loglikelihoods: Some(vec![-1.25, -3.5, -0.75, -7.0]),
                         scores,
                         error: None,
+                        error_kind: None,
                         latency_ms: Some(20.0 + 10.0 * noise),
                         prompt_tokens: Some(180),
                         output_tokens: Some(16),

@@ -435,6 +435,7 @@ mod tests {
             higher_is_better: true,
             tokens_per_second: None,
             batch_size: None,
+            failures: Vec::new(),
         }
     }
 

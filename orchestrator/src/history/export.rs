@@ -34,8 +34,18 @@ pub fn lm_eval_json(
             .find_map(|k| run.config.get(*k)?.get(task)?.as_object())
     };
     let mut by_task: BTreeMap<&str, Vec<&HistoryRow>> = BTreeMap::new();
+    // A dataset with no successful sample has no score to report: only its failures are kept.
+    let mut failures = Map::new();
     for r in rows.iter().filter(|r| r.job_id == job.id) {
-        by_task.entry(r.dataset.as_str()).or_default().push(r);
+        if !r.failures.is_empty() {
+            failures.insert(
+                r.dataset.clone(),
+                json!({"summary": super::failure_note(r), "groups": r.failures}),
+            );
+        }
+        if r.scored() {
+            by_task.entry(r.dataset.as_str()).or_default().push(r);
+        }
     }
     let (mut results, mut configs, mut versions, mut n_shot) =
         (Map::new(), Map::new(), Map::new(), Map::new());
@@ -94,7 +104,7 @@ pub fn lm_eval_json(
     };
     let aggregates: Vec<Value> = rows
         .iter()
-        .filter(|r| r.job_id == job.id)
+        .filter(|r| r.job_id == job.id && r.scored())
         .map(|r| {
             json!({
                 "dataset": r.dataset, "metric": r.metric, "filter": r.filter,
@@ -144,6 +154,7 @@ pub fn lm_eval_json(
             "run_status": run.status,
             "job_status": job.status,
             "job_error": job.error,
+            "failures": failures,
             "started_at": format_iso(run.started_at_ms),
             "tool_version": run.tool_version,
             "catalog_hash": run.catalog_hash,
@@ -193,6 +204,7 @@ pub const CSV_HEADER: &[&str] = &[
     "batch_size",
     "tokens_per_second",
     "job_status",
+    "failures",
 ];
 
 /// One CSV record of a history row (fields in [`CSV_HEADER`] order).
@@ -206,7 +218,11 @@ pub fn csv_record(r: &HistoryRow) -> Vec<String> {
         r.dataset.clone(),
         r.metric.clone(),
         r.filter.clone(),
-        r.value.to_string(),
+        if r.scored() {
+            r.value.to_string()
+        } else {
+            String::new()
+        },
         opt(r.stderr),
         r.n.to_string(),
         r.n_failed.to_string(),
@@ -217,6 +233,7 @@ pub fn csv_record(r: &HistoryRow) -> Vec<String> {
         r.batch_size.map(|b| b.to_string()).unwrap_or_default(),
         opt(r.tokens_per_second),
         r.job_status.to_string(),
+        crate::history::failure_note(r),
     ]
 }
 

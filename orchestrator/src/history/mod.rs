@@ -72,13 +72,28 @@ pub fn human_bytes(bytes: i64) -> String {
 
 /// `0.6250 ± 0.0121`, or the value alone when there is no standard error.
 pub fn value_pm(value: f64, stderr: Option<f64>) -> String {
+    if value.is_nan() {
+        return "not scored".into();
+    }
     match stderr {
         Some(s) => format!("{value:.4} ± {s:.4}"),
         None => format!("{value:.4}"),
     }
 }
 
-/// `metric,filter` as lm-eval writes it.
+/// `metric,filter` as lm-eval writes it (`-` for a row with no metric).
 pub fn metric_key(metric: &str, filter: &str) -> String {
+    if metric == "-" {
+        return "-".into();
+    }
     format!("{metric},{filter}")
+}
+
+/// What a history row says about failures: empty when none failed, else the summary line.
+pub fn failure_note(r: &crate::store::HistoryRow) -> String {
+    if r.failures.is_empty() {
+        return String::new();
+    }
+    let samples = (r.n > 0).then_some(r.n);
+    crate::run::failures::describe(&r.failures, samples.filter(|_| r.scored()))
 }

@@ -327,7 +327,7 @@ pub fn render(s: &RunSummary, cmp: Option<&Comparison>) -> Result<String, Report
     let models: Vec<String> = s.jobs.iter().map(|j| j.job.model.clone()).collect();
     // One metric per dataset: the first (alphabetically) any model reported.
     let mut first_metric: BTreeMap<String, (String, String)> = BTreeMap::new();
-    for r in &s.scores {
+    for r in s.scores.iter().filter(|r| r.scored()) {
         first_metric
             .entry(r.dataset.clone())
             .or_insert_with(|| (r.metric.clone(), r.filter.clone()));
@@ -343,6 +343,7 @@ pub fn render(s: &RunSummary, cmp: Option<&Comparison>) -> Result<String, Report
             .iter()
             .find(|r| r.job_id == job.id && &r.dataset == d && &r.metric == m && &r.filter == f)
             .map(|r| r.value)
+            .filter(|v| !v.is_nan())
     };
     let stat = |f: fn(&crate::store::JobStats) -> Option<f64>| -> Vec<Option<f64>> {
         s.jobs
@@ -450,9 +451,21 @@ pub fn render(s: &RunSummary, cmp: Option<&Comparison>) -> Result<String, Report
                 super::metric_key(&r.metric, &r.filter),
                 value_pm(r.value, r.stderr),
                 r.n.to_string(),
+                super::failure_note(r),
             ]
         })
         .collect();
+    let run_error = s
+        .run
+        .error
+        .as_deref()
+        .map(|e| {
+            format!(
+                "<h2>Failures</h2>\n<pre id=\"run-error\">{}</pre>\n",
+                esc(e)
+            )
+        })
+        .unwrap_or_default();
     let job_rows: Vec<Vec<String>> = s
         .jobs
         .iter()
@@ -486,7 +499,7 @@ table {{ border-collapse: collapse; margin: 1em 0; }} td, th {{ border: 1px soli
 </head><body>
 <h1>assay run {id}</h1>
 <p>Started {started} UTC · status {status} · assay {version}</p>
-{body}
+{run_error}{body}
 <h2>Jobs</h2>
 {jobs}
 <h2>Scores</h2>
@@ -501,6 +514,9 @@ table {{ border-collapse: collapse; margin: 1em 0; }} td, th {{ border: 1px soli
             &["model", "status", "engine", "memory estimated", "memory measured", "GPU use", "error"],
             &job_rows
         ),
-        scores = table(&["model", "dataset", "metric", "value", "n"], &score_rows),
+        scores = table(
+            &["model", "dataset", "metric", "value", "n", "failures"],
+            &score_rows
+        ),
     ))
 }

@@ -46,7 +46,7 @@ pub async fn summary<S: Store + Queries>(
     let stats = store.job_stats(id).await?;
     let telemetry = store.telemetry(id).await?;
     let scores = store
-        .history_rows(&HistoryQuery {
+        .history_with_failures(&HistoryQuery {
             run_id: Some(id),
             ..HistoryQuery::default()
         })

@@ -16,6 +16,7 @@ use crate::sandbox::{
 };
 use crate::store::{AggregateRow, SampleRow};
 use crate::tasks::Item;
+use assay_engines::{Failure, FailureKind};
 use std::collections::BTreeMap;
 
 /// Where a sample's execution outcome is kept in its row's `filtered` map.
@@ -80,14 +81,17 @@ pub fn score_rows(
                     p.program(row.output.as_deref().unwrap_or("")),
                 ));
             }
-            None => row.error = Some("no code problem for this sample".into()),
+            None => row.fail(Failure::new(
+                FailureKind::Sandbox,
+                "no code problem for this sample",
+            )),
         }
     }
     let outcomes = sandbox.run_many(&programs, parallelism);
     for (i, outcome) in todo.into_iter().zip(outcomes) {
         match outcome {
             Ok(o) => record(&mut rows[i], &o),
-            Err(e) => rows[i].error = Some(format!("sandbox: {e}")),
+            Err(e) => rows[i].fail(Failure::new(FailureKind::Sandbox, format!("sandbox: {e}"))),
         }
     }
 }
@@ -201,6 +205,7 @@ mod tests {
             loglikelihoods: None,
             scores: BTreeMap::new(),
             error: None,
+            error_kind: None,
             latency_ms: None,
             prompt_tokens: None,
             output_tokens: None,

@@ -8,7 +8,7 @@
 use super::child::Worker;
 use super::protocol::{EngineKind, FromWorker, ToWorker};
 use super::score::{self, ModelIdentity, Scorer, Unit};
-use super::{DatasetReport, JobReport, JobSpec, RunEnv, code};
+use super::{DatasetReport, JobReport, JobSpec, RunEnv, code, failures};
 use crate::catalog::Dataset;
 use crate::sandbox::{ExecutionPolicy, HumanEvalProblem};
 use crate::store::{JobStats, JobStatus, JobUpdate, NewJob, ResumeScope, SampleRow, Store, now_ms};
@@ -102,6 +102,8 @@ pub async fn run_job(env: Arc<RunEnv>, spec: JobSpec) -> JobReport {
     }
     let mut sampler = None;
     let mut stats = Stats::default();
+    // Datasets whose remaining samples were not attempted, and why (see `GIVE_UP_AFTER`).
+    let mut gave_up: Vec<(String, String)> = Vec::new();
     let remote = spec.engine == Some(EngineKind::Remote);
     if pending > 0 {
         // A remote job's worker is an HTTP client: its memory and CPU say nothing about the
@@ -125,7 +127,12 @@ pub async fn run_job(env: Arc<RunEnv>, spec: JobSpec) -> JobReport {
                     let per = spec.requests_per_batch(env.settings.batch_size);
                     match run_dataset(&env, job_id, r, workers, per, bar.as_ref(), &mut stats).await
                     {
-                        Ok(back) => workers = back,
+                        Ok((back, why)) => {
+                            workers = back;
+                            if let Some(why) = why {
+                                gave_up.push((r.dataset.name.clone(), why));
+                            }
+                        }
                         Err(e) => {
                             report.fail(e);
                             workers = Vec::new();
@@ -150,9 +157,27 @@ pub async fn run_job(env: Arc<RunEnv>, spec: JobSpec) -> JobReport {
         let tokens = (t.prefill_tokens + t.decode_tokens) as f64;
         report.tokens_per_s = (secs > 0.0).then(|| tokens / secs);
     }
+    // A local engine counts every token it computes: samples that came back without one
+    // token computed are not results, whatever they say.
+    let no_compute = !remote
+        && stats.done > stats.failed
+        && stats
+            .telemetry
+            .as_ref()
+            .is_some_and(|t| t.prefill_tokens + t.decode_tokens == 0);
+    if no_compute {
+        report.fail(format!(
+            "no compute done: the engine returned {} samples but processed no tokens; nothing was scored",
+            stats.done - stats.failed
+        ));
+    }
     // Aggregates come from the stored rows of every dataset that is complete.
     for r in &ready {
-        let d = aggregate(&env, job_id, r).await;
+        let why = gave_up
+            .iter()
+            .find(|(name, _)| *name == r.dataset.name)
+            .map(|(_, why)| why.as_str());
+        let d = aggregate(&env, job_id, r, why, no_compute && !r.pending.is_empty()).await;
         report.failed_samples_total += d.failed;
         report.datasets.push(d);
     }
@@ -403,7 +428,8 @@ fn device_spec(label: &str) -> DeviceSpec {
         .map_or(DeviceSpec::Cpu, DeviceSpec::Cuda)
 }
 
-/// Run a dataset's pending samples over the workers; returns the workers for the next one.
+/// Run a dataset's pending samples over the workers; returns the workers for the next one,
+/// and why the dataset's remaining samples were not attempted, if they were not.
 async fn run_dataset(
     env: &Arc<RunEnv>,
     job_id: i64,
@@ -412,7 +438,7 @@ async fn run_dataset(
     per: usize,
     bar: Option<&super::progress::JobBar>,
     stats: &mut Stats,
-) -> Result<Vec<Worker>, String> {
+) -> Result<(Vec<Worker>, Option<String>), String> {
     let queue: VecDeque<Vec<usize>> = r.pending.chunks(per).map(|c| c.to_vec()).collect();
     let queue = Arc::new(Mutex::new(queue));
     // Shared, read-only view of this dataset for the replica tasks.
@@ -423,6 +449,7 @@ async fn run_dataset(
         scorer: r.scorer.clone(),
         units: r.units.clone(),
         problems: r.problems.clone(),
+        tally: Mutex::new(Tally::default()),
     });
     let mut set = tokio::task::JoinSet::new();
     for (n, w) in workers.into_iter().enumerate() {
@@ -484,7 +511,56 @@ async fn run_dataset(
             }
             Err(e)
         }
-        None => Ok(back),
+        None => {
+            let why = shared.tally.lock().ok().and_then(|t| t.gave_up.clone());
+            Ok((back, why))
+        }
+    }
+}
+
+/// How a dataset's samples are going, across its replicas.
+#[derive(Debug, Default)]
+struct Tally {
+    succeeded: u64,
+    /// Failures that sending the same request again would repeat (see
+    /// `FailureKind::is_deterministic`).
+    repeatable: u64,
+    /// The first of those.
+    first: Option<assay_engines::Failure>,
+    /// Set once the dataset is given up on.
+    gave_up: Option<String>,
+}
+
+impl Tally {
+    /// Count a committed batch; true when the dataset should be given up: no sample has
+    /// succeeded and at least `GIVE_UP_AFTER` failed in a way that will not change.
+    fn count(&mut self, rows: &[SampleRow]) -> bool {
+        for r in rows {
+            match &r.error_kind {
+                None if r.error.is_none() => self.succeeded += 1,
+                Some(k) if k.is_deterministic() => {
+                    self.repeatable += 1;
+                    if self.first.is_none() {
+                        self.first = r.failure();
+                    }
+                }
+                _ => {}
+            }
+        }
+        if self.gave_up.is_some() || self.succeeded > 0 || self.repeatable < failures::GIVE_UP_AFTER
+        {
+            return false;
+        }
+        let first = self
+            .first
+            .as_ref()
+            .map(|f| format!(" (first {}: {})", f.kind, f.message))
+            .unwrap_or_default();
+        self.gave_up = Some(format!(
+            "gave up after the first {} samples all failed the same way{first}; the rest were not attempted",
+            self.repeatable
+        ));
+        true
     }
 }
 
@@ -495,6 +571,7 @@ struct Shared {
     scorer: Scorer,
     units: Vec<Unit>,
     problems: Vec<HumanEvalProblem>,
+    tally: Mutex<Tally>,
 }
 
 /// One replica: take batches until the queue is empty or the run is stopping.
@@ -591,6 +668,7 @@ async fn replica(
         stats.failed += rows.iter().filter(|r| r.error.is_some()).count() as u64;
         let t = Instant::now();
         let n = rows.len() as u64;
+        let give_up = shared.tally.lock().is_ok_and(|mut t| t.count(&rows));
         if let Err(e) = env.store.insert_samples(rows).await {
             return (Some(w), stats, Some(format!("storing samples: {e}")));
         }
@@ -599,44 +677,93 @@ async fn replica(
         if let Some(b) = &bar {
             b.inc(n);
         }
+        if give_up {
+            // Nobody takes another batch of this dataset.
+            if let Ok(mut q) = queue.lock() {
+                q.clear();
+            }
+            break;
+        }
     }
     (Some(w), stats, None)
 }
 
-/// Aggregates of a dataset from its stored rows (only when every sample has a row).
-async fn aggregate(env: &RunEnv, job_id: i64, r: &Ready) -> DatasetReport {
+/// Aggregates and the failure summary of a dataset from its stored rows. Aggregates are
+/// written only when every sample has a row and some sample succeeded; `gave_up` (the rest was
+/// not attempted) and `no_compute` (the engine computed nothing) fail the dataset unscored.
+async fn aggregate(
+    env: &RunEnv,
+    job_id: i64,
+    r: &Ready,
+    gave_up: Option<&str>,
+    no_compute: bool,
+) -> DatasetReport {
     let hashes: HashSet<String> = r.units.iter().map(|u| u.hash.clone()).collect();
     let rows = match env.store.samples(job_id, Some(&r.dataset.name)).await {
         Ok(rows) => rows,
         Err(e) => return DatasetReport::failed(&r.dataset.name, format!("reading samples: {e}")),
     };
-    let have: HashSet<&str> = rows
+    let mine: Vec<&SampleRow> = rows
         .iter()
-        .map(|s| s.row.sample_hash.as_str())
-        .filter(|h| hashes.contains(*h))
+        .map(|s| &s.row)
+        .filter(|row| hashes.contains(&row.sample_hash))
         .collect();
-    let failed = rows
-        .iter()
-        .filter(|s| hashes.contains(&s.row.sample_hash) && s.row.error.is_some())
-        .count() as u64;
+    let have: HashSet<&str> = mine.iter().map(|row| row.sample_hash.as_str()).collect();
+    let groups = failures::group(mine.iter().copied());
+    let failed: u64 = groups.iter().map(|g| g.count as u64).sum();
     let mut report = DatasetReport::new(&r.dataset.name, r.units.len() as u64, r.reused);
     report.failed = failed;
+    report.done = have.len() as u64;
+    report.failures = groups.clone();
     report.skipped_rows = r
         .prepared
         .skipped
         .iter()
         .map(|(f, b)| format!("{f}:{}: {}", b.line, b.reason))
         .collect();
-    if have.len() < hashes.len() {
-        report.status = "interrupted";
-        report.done = have.len() as u64;
+    if let Err(e) = env
+        .store
+        .replace_failures(job_id, r.dataset.name.clone(), groups.clone())
+        .await
+    {
+        report.status = "failed";
+        report.error = Some(format!("storing the failure summary: {e}"));
         return report;
     }
-    report.done = have.len() as u64;
+    let samples = r.units.len() as i64;
+    if let Some(why) = gave_up {
+        report.status = "failed";
+        report.error = Some(format!(
+            "{why}. {}",
+            failures::describe(&groups, Some(samples))
+        ));
+        return report;
+    }
+    if no_compute {
+        report.status = "failed";
+        report.error = Some("not scored: the engine processed no tokens".into());
+        return report;
+    }
+    if have.len() < hashes.len() {
+        report.status = "interrupted";
+        return report;
+    }
+    let verdict = failures::Verdict::of(report.samples, failed);
+    if verdict == failures::Verdict::AllFailed {
+        report.status = "failed";
+        report.error = Some(format!(
+            "not scored: {}",
+            failures::describe(&groups, Some(samples))
+        ));
+        return report;
+    }
     let aggs = score::aggregates(job_id, &r.dataset.name, &r.scorer, &rows, &hashes);
     if let Err(e) = env.store.upsert_aggregates(aggs.clone()).await {
         report.status = "failed";
         report.error = Some(format!("storing aggregates: {e}"));
+    } else if verdict.failed() {
+        report.status = "failed";
+        report.error = Some(failures::describe(&groups, Some(samples)));
     }
     report.headline = score::headline(&r.scorer);
     report.aggregates = aggs;
@@ -661,15 +788,7 @@ async fn finish(
     } else {
         JobStatus::Completed
     };
-    let mut error = report.error.clone();
-    if error.is_none() && dataset_failed {
-        let list: Vec<String> = report
-            .datasets
-            .iter()
-            .filter_map(|d| d.error.as_ref().map(|e| format!("{}: {e}", d.name)))
-            .collect();
-        error = Some(list.join("\n"));
-    }
+    let error = report.failure_text();
     let mut memory = None;
     if let Some((s, verdicts)) = summary {
         memory = s.peak_gpu_mem_bytes.or(s.peak_rss_bytes);

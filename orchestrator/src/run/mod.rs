@@ -16,6 +16,7 @@
 pub mod child;
 pub mod code;
 pub mod demo;
+pub mod failures;
 pub mod job;
 pub mod progress;
 pub mod protocol;
@@ -24,7 +25,7 @@ pub mod worker;
 
 use crate::catalog::{Dataset, GenerationKwargs, Model};
 use crate::hardware::Gpu;
-use crate::store::{AggregateRow, JobStatus, SqliteStore};
+use crate::store::{AggregateRow, FailureGroup, JobStatus, SqliteStore};
 use crate::tasks::ChatMode;
 use crate::telemetry::{Summary, Verdict};
 use progress::Progress;
@@ -143,6 +144,8 @@ pub struct DatasetReport {
     /// The headline `(metric, filter)`.
     pub headline: Option<(String, String)>,
     pub aggregates: Vec<AggregateRow>,
+    /// Failed samples by kind, largest group first, each with its first message.
+    pub failures: Vec<FailureGroup>,
 }
 
 impl DatasetReport {
@@ -158,6 +161,7 @@ impl DatasetReport {
             skipped_rows: Vec::new(),
             headline: None,
             aggregates: Vec::new(),
+            failures: Vec::new(),
         }
     }
     pub fn failed(name: &str, error: String) -> Self {
@@ -259,6 +263,19 @@ impl JobReport {
         if self.error.is_none() {
             self.error = Some(error);
         }
+    }
+
+    /// Everything that went wrong, one line each: the job's own error, then each failed
+    /// dataset's. `None` when nothing failed.
+    pub fn failure_text(&self) -> Option<String> {
+        let mut lines: Vec<String> = self.error.iter().cloned().collect();
+        lines.extend(
+            self.datasets
+                .iter()
+                .filter(|d| d.status == "failed")
+                .filter_map(|d| d.error.as_ref().map(|e| format!("{}: {e}", d.name))),
+        );
+        (!lines.is_empty()).then(|| lines.join("\n"))
     }
 
     /// Whether the job left samples to compute (it was stopped).
@@ -396,16 +413,8 @@ impl GenKwargs {
                 }
             }
         }
-        if g.max_gen_toks == Some(0) {
-            return Err("--gen-kwargs: `max_gen_toks` must be >= 1. Given: 0".into());
-        }
-        if let Some(p) = g.top_p
-            && !(p > 0.0 && p <= 1.0)
-        {
-            return Err(format!(
-                "--gen-kwargs: `top_p` must be in (0, 1]. Given: {p}"
-            ));
-        }
+        GenerationKwargs::check(g.max_gen_toks, g.temperature, g.top_p, g.top_k)
+            .map_err(|(_, message)| format!("--gen-kwargs: {message}"))?;
         Ok(g)
     }
 
@@ -488,5 +497,27 @@ mod tests {
                 .contains("unknown key `nope`")
         );
         assert!(GenKwargs::parse("top_p=2").unwrap_err().contains("top_p"));
+        for bad in ["temperature=-1", "temperature=nan", "temperature=inf"] {
+            let e = GenKwargs::parse(bad).unwrap_err();
+            assert!(
+                e.contains("`temperature` must be between 0 and 100"),
+                "{bad}: {e}"
+            );
+        }
+        assert!(
+            GenKwargs::parse("top_p=nan")
+                .unwrap_err()
+                .contains("(0, 1]")
+        );
+        assert!(
+            GenKwargs::parse("max_gen_toks=0")
+                .unwrap_err()
+                .contains("max_gen_toks")
+        );
+        assert!(
+            GenKwargs::parse("max_gen_toks=1000000000")
+                .unwrap_err()
+                .contains("between 1 and 1000000. Given: 1000000000")
+        );
     }
 }

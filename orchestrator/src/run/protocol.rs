@@ -6,9 +6,10 @@
 //! outcome per item, in order) or `Failed` (the engine is unusable; the worker then exits).
 
 use crate::tasks::Prompt;
+pub use assay_engines::is_oom;
 use assay_engines::{
-    EngineInfo, EngineTelemetry, GenerateResult, LoadOptions, LoglikelihoodResult, RemoteConfig,
-    Sampling,
+    EngineInfo, EngineTelemetry, Failure, FailureKind, GenerateResult, LoadOptions,
+    LoglikelihoodResult, RemoteConfig, Sampling,
 };
 use serde::{Deserialize, Serialize};
 
@@ -102,16 +103,23 @@ pub enum FromWorker {
 pub enum Outcome {
     Loglikelihood(LoglikelihoodResult),
     Generated(GenerateResult),
-    Error(String),
+    /// The item failed; its kind says how (an HTTP status, a timeout, a prompt too long).
+    Error(Failure),
 }
 
-/// Whether an engine error message reports exhausted memory (CUDA or host allocation).
-pub fn is_oom(message: &str) -> bool {
-    let m = message.to_ascii_lowercase();
-    m.contains("out of memory")
-        || m.contains("cuda_error_out_of_memory")
-        || m.contains("memory allocation of")
-        || m.contains("cannot allocate memory")
+impl Outcome {
+    /// An item that failed with `kind`.
+    pub fn error(kind: FailureKind, message: impl Into<String>) -> Outcome {
+        Outcome::Error(Failure::new(kind, message))
+    }
+
+    /// The failure, when the item failed.
+    pub fn failure(&self) -> Option<&Failure> {
+        match self {
+            Outcome::Error(f) => Some(f),
+            _ => None,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -165,5 +173,15 @@ mod tests {
         ));
         assert!(is_oom("memory allocation of 123 bytes failed"));
         assert!(!is_oom("tokenizer: bad input"));
+    }
+
+    #[test]
+    fn failures_keep_their_kind_across_the_pipe() {
+        let o = Outcome::error(
+            FailureKind::Http(400),
+            "http://h/v1/completions: HTTP 400: no",
+        );
+        let back: Outcome = serde_json::from_str(&serde_json::to_string(&o).unwrap()).unwrap();
+        assert_eq!(back.failure().unwrap().kind, FailureKind::Http(400));
     }
 }

@@ -11,7 +11,7 @@ use crate::catalog::{Dataset, OutputType};
 use crate::metrics::{self, FilterChain, MetricDef, ScoreInput, mean_aggregate};
 use crate::store::{AggregateRow, SampleKey, SampleRecord, SampleRow};
 use crate::tasks::{Item, Prepared, RequestBody, Target};
-use assay_engines::Sampling;
+use assay_engines::{Failure, FailureKind, Sampling};
 use std::collections::{BTreeMap, HashSet};
 
 /// What identifies the model side of a sample (the rest comes from the request).
@@ -200,22 +200,23 @@ pub fn sample_row(
         loglikelihoods: None,
         scores: BTreeMap::new(),
         error: None,
+        error_kind: None,
         latency_ms: None,
         prompt_tokens: None,
         output_tokens: None,
     };
-    if let Some(err) = outcomes.iter().find_map(|o| match o {
-        Outcome::Error(e) => Some(e.clone()),
-        _ => None,
-    }) {
-        row.error = Some(err);
+    if let Some(f) = outcomes.iter().find_map(Outcome::failure) {
+        row.fail(f.clone());
         return row;
     }
     if outcomes.len() != unit.work.len() {
-        row.error = Some(format!(
-            "{} results for {} requests",
-            outcomes.len(),
-            unit.work.len()
+        row.fail(Failure::new(
+            FailureKind::Engine,
+            format!(
+                "{} results for {} requests",
+                outcomes.len(),
+                unit.work.len()
+            ),
         ));
         return row;
     }
@@ -277,7 +278,7 @@ pub fn sample_row(
     };
     match scored {
         Ok(scores) => row.scores = scores,
-        Err(e) => row.error = Some(format!("scoring: {e}")),
+        Err(e) => row.fail(Failure::new(FailureKind::Scoring, format!("scoring: {e}"))),
     }
     row
 }
@@ -288,31 +289,6 @@ fn gold_index(item: &Item, choices: &[String]) -> Option<usize> {
         Target::Choice(_) => None,
         Target::Text(t) => choices.iter().position(|c| c == t),
     }
-}
-
-/// A failed row for every sample of `units` (used when the engine failed under them).
-pub fn failed_row(
-    job_id: i64,
-    dataset: &Dataset,
-    dataset_hash: &str,
-    item: &Item,
-    unit: &Unit,
-    error: &str,
-) -> SampleRow {
-    let mut row = sample_row(
-        job_id,
-        dataset,
-        dataset_hash,
-        &Scorer {
-            metrics: vec![],
-            pipelines: vec![],
-        },
-        item,
-        unit,
-        &[Outcome::Error(error.to_string())],
-    );
-    row.error = Some(error.to_string());
-    row
 }
 
 /// Aggregates of one dataset from its stored rows. Only rows whose hash is in `hashes` count;

@@ -10,7 +10,7 @@
 use super::protocol::{EngineKind, FromWorker, Op, Outcome, ToWorker, WorkItem, is_oom};
 use crate::tasks::Prompt;
 use assay_engines::{
-    ChatMessage, DeviceSpec, Engine, EngineError, GenerateRequest, LoadOptions,
+    ChatMessage, DeviceSpec, Engine, EngineError, FailureKind, GenerateRequest, LoadOptions,
     LoglikelihoodRequest, RemoteConfig, RemoteEngine,
 };
 use std::io::{BufRead, Write};
@@ -42,6 +42,7 @@ pub fn load_engine(
 
 /// Serve the protocol on stdin/stdout until `Shutdown` or end of input.
 pub fn serve() -> std::io::Result<()> {
+    ignore_stop_signals();
     let stdin = std::io::stdin().lock();
     let mut out = std::io::stdout().lock();
     let mut engine: Option<Box<dyn Engine>> = None;
@@ -130,6 +131,20 @@ pub fn serve() -> std::io::Result<()> {
     Ok(())
 }
 
+/// The parent decides when a worker stops: SIGINT, SIGTERM and SIGHUP sent to every process
+/// of a group or cgroup (systemd, Slurm's `scancel`, a container runtime) reach the worker too,
+/// and dying on them would lose the batch in flight that the parent is waiting to commit. The
+/// worker ends when the parent says `Shutdown`, closes its stdin (the parent exited, however),
+/// or kills it.
+fn ignore_stop_signals() {
+    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        // SAFETY: installing SIG_IGN has no handler to run and no memory to share.
+        unsafe {
+            libc::signal(sig, libc::SIG_IGN);
+        }
+    }
+}
+
 /// For a remote engine: the error that ends the job when every request of a batch gave up
 /// after its retries (connection refused, timeouts, 429/5xx throughout).
 fn server_gone(kind: EngineKind, outcomes: &[Outcome]) -> Option<String> {
@@ -138,9 +153,9 @@ fn server_gone(kind: EngineKind, outcomes: &[Outcome]) -> Option<String> {
     }
     let mut first = None;
     for o in outcomes {
-        match o {
-            Outcome::Error(m) if m.contains("(gave up after") => {
-                first.get_or_insert(m);
+        match o.failure() {
+            Some(f) if f.kind.is_server_gone() => {
+                first.get_or_insert(&f.message);
             }
             _ => return None,
         }
@@ -167,9 +182,10 @@ pub fn run_items(engine: &mut dyn Engine, items: &[WorkItem], chunk: &mut usize)
     while start < items.len() {
         let end = (start + (*chunk).max(1)).min(items.len());
         let got = run_chunk(engine, &items[start..end]);
-        let oom = got
-            .iter()
-            .any(|o| matches!(o, Outcome::Error(m) if is_oom(m)));
+        let oom = got.iter().any(|o| {
+            o.failure()
+                .is_some_and(|f| f.kind == FailureKind::OutOfMemory)
+        });
         if oom && *chunk > 1 {
             *chunk = (*chunk / 2).max(1);
             tracing::warn!(
@@ -195,7 +211,10 @@ fn run_chunk(engine: &mut dyn Engine, items: &[WorkItem]) -> Vec<Outcome> {
         let context = match render_prompt(engine, &item.prompt) {
             Ok(c) => c,
             Err(e) => {
-                outcomes[i] = Some(Outcome::Error(format!("chat template: {e}")));
+                outcomes[i] = Some(Outcome::error(
+                    FailureKind::InvalidRequest,
+                    format!("chat template: {e}"),
+                ));
                 continue;
             }
         };
@@ -226,7 +245,7 @@ fn run_chunk(engine: &mut dyn Engine, items: &[WorkItem]) -> Vec<Outcome> {
         for (i, r) in ll_idx.into_iter().zip(engine.loglikelihood(&ll_reqs)) {
             outcomes[i] = Some(match r {
                 Ok(r) => Outcome::Loglikelihood(r),
-                Err(e) => Outcome::Error(e.to_string()),
+                Err(e) => Outcome::Error(e.into()),
             });
         }
     }
@@ -234,13 +253,15 @@ fn run_chunk(engine: &mut dyn Engine, items: &[WorkItem]) -> Vec<Outcome> {
         for (i, r) in gen_idx.into_iter().zip(engine.generate(&gen_reqs)) {
             outcomes[i] = Some(match r {
                 Ok(r) => Outcome::Generated(r),
-                Err(e) => Outcome::Error(e.to_string()),
+                Err(e) => Outcome::Error(e.into()),
             });
         }
     }
     outcomes
         .into_iter()
-        .map(|o| o.unwrap_or_else(|| Outcome::Error("engine returned no result".into())))
+        .map(|o| {
+            o.unwrap_or_else(|| Outcome::error(FailureKind::Engine, "engine returned no result"))
+        })
         .collect()
 }
 
@@ -375,17 +396,24 @@ mod tests {
         let mut chunk = 4;
         let out = run_items(&mut engine, &items[..2], &mut chunk);
         assert_eq!(chunk, 1);
-        assert!(
-            out.iter()
-                .all(|o| matches!(o, Outcome::Error(m) if is_oom(m)))
-        );
+        assert!(out.iter().all(|o| {
+            o.failure()
+                .is_some_and(|f| f.kind == FailureKind::OutOfMemory)
+        }));
     }
 
     #[test]
     fn a_batch_whose_requests_all_gave_up_means_the_server_is_gone() {
-        let gone =
-            Outcome::Error("http://h/v1/completions: HTTP 503 (gave up after 5 attempts)".into());
-        let other = Outcome::Error("prompt too long".into());
+        let gone = Outcome::Error(
+            RequestError::GaveUp {
+                endpoint: "http://h/v1/completions".into(),
+                why: "HTTP 503: busy".into(),
+                attempts: 5,
+                kind: FailureKind::Http(503),
+            }
+            .into(),
+        );
+        let other = Outcome::error(FailureKind::Http(400), "HTTP 400: prompt too long");
         assert!(server_gone(EngineKind::Remote, &[gone.clone(), gone.clone()]).is_some());
         // One request that got an answer, or a local engine: not a dead server.
         assert!(server_gone(EngineKind::Remote, &[gone.clone(), other]).is_none());

@@ -118,6 +118,7 @@ pub(crate) fn synthetic_row(job_id: i64, i: u64) -> SampleRow {
         loglikelihoods: Some(vec![-1.25, -3.5, -0.75, -7.0]),
         scores,
         error: None,
+        error_kind: None,
         latency_ms: Some(12.5),
         prompt_tokens: Some(180),
         output_tokens: Some(32),

@@ -208,6 +208,25 @@ impl<'r> Binder<'r> {
         }
     }
 
+    /// Text made for this row only (not borrowed from the batch), copied by SQLite.
+    pub(crate) fn opt_string(&mut self, v: Option<String>) -> &mut Self {
+        let Some(v) = v else {
+            return self.null();
+        };
+        // SAFETY: `SQLITE_TRANSIENT` makes SQLite copy the bytes before returning.
+        let rc = unsafe {
+            ffi::sqlite3_bind_text64(
+                self.stmt,
+                self.next,
+                v.as_ptr().cast(),
+                v.len() as u64,
+                ffi::SQLITE_TRANSIENT(),
+                ffi::SQLITE_UTF8 as u8,
+            )
+        };
+        self.check(rc)
+    }
+
     /// A value serialised as JSON (non-finite floats become `null`), copied by SQLite.
     pub(crate) fn json<T: serde::Serialize + ?Sized>(&mut self, v: &T) -> &mut Self {
         self.json.clear();

@@ -56,8 +56,29 @@ pub enum StoreError {
     Corrupt { what: String, detail: String },
     #[error("the results database writer has stopped")]
     WriterClosed,
+    #[error("the results database {path} was opened read-only; nothing can be written to it")]
+    ReadOnly { path: PathBuf },
+    #[error(
+        "the results database path {path} is a directory; pass a file path with --db or ASSAY_DB"
+    )]
+    IsDirectory { path: PathBuf },
     #[error("results database error while {context} ({kind})")]
     Database { context: String, kind: String },
+}
+
+impl StoreError {
+    /// Whether the error is about the path the user gave (a file that is not an assay
+    /// database, a directory, a newer schema) rather than a failure while using it.
+    pub fn is_input(&self) -> bool {
+        matches!(
+            self,
+            StoreError::NotSqlite { .. }
+                | StoreError::NewerSchema { .. }
+                | StoreError::SchemaMismatch { .. }
+                | StoreError::NoDataDir
+                | StoreError::IsDirectory { .. }
+        )
+    }
 }
 
 impl From<sqlx::Error> for StoreError {

@@ -21,12 +21,12 @@ mod writer;
 pub use error::StoreError;
 pub use queries::{
     HistoryQuery, HistoryRow, JOB_STATS_SQL, JobStats, Queries, RUNS_WITH_MODEL_SQL,
-    SCORE_ROWS_SQL, ScoreRow, history_sql,
+    SCORE_ROWS_SQL, ScoreRow, history_failures_sql, history_sql,
 };
 pub use sqlite::{SqliteStore, StoreOptions};
 pub use types::{
-    AggregateRow, JobRecord, JobStatus, JobUpdate, NewJob, NewRun, ResumeScope, RunRecord,
-    RunStatus, SampleRecord, SampleRow, TelemetrySample,
+    AggregateRow, FailureGroup, JobRecord, JobStatus, JobUpdate, NewJob, NewRun, ResumeScope,
+    RunRecord, RunStatus, SampleRecord, SampleRow, TelemetrySample,
 };
 
 use sha2::{Digest, Sha256};
@@ -80,6 +80,13 @@ pub trait Store: Send + Sync {
     fn upsert_aggregates(
         &self,
         rows: Vec<AggregateRow>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Replace the failure summary of one dataset of a job (an empty list clears it).
+    fn replace_failures(
+        &self,
+        job_id: i64,
+        dataset: String,
+        groups: Vec<FailureGroup>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
     fn insert_telemetry(
         &self,

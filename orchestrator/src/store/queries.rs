@@ -6,7 +6,8 @@
 
 use super::error::StoreError;
 use super::sqlite::{SqliteStore, json_as, json_column, sample_record, status};
-use super::types::{JobStatus, RunStatus, SampleRecord};
+use super::types::{FailureGroup, JobStatus, RunStatus, SampleRecord};
+use assay_engines::FailureKind;
 use serde::Serialize;
 use sqlx::sqlite::{Sqlite, SqliteConnection, SqliteRow};
 use sqlx::{QueryBuilder, Row};
@@ -85,6 +86,17 @@ pub struct HistoryRow {
     pub higher_is_better: bool,
     pub tokens_per_second: Option<f64>,
     pub batch_size: Option<i64>,
+    /// The dataset's failed samples by kind (empty when none failed). A dataset none of whose
+    /// samples succeeded has no metric: its row has metric `-` and no value (`NaN`, `null` in
+    /// JSON), and only [`Queries::history_with_failures`] lists it.
+    pub failures: Vec<FailureGroup>,
+}
+
+impl HistoryRow {
+    /// Whether the row carries a score (a dataset with no successful sample has none).
+    pub fn scored(&self) -> bool {
+        !self.value.is_nan()
+    }
 }
 
 /// The part of a sample that pairing two runs needs: where it sits, what it was asked, its scores.
@@ -129,6 +141,23 @@ pub fn history_sql(q: &HistoryQuery) -> QueryBuilder<Sqlite> {
          LEFT JOIN job_stats s ON s.job_id = j.id
          WHERE 1 = 1",
     );
+    push_run_job_filters(&mut qb, q, "a.dataset");
+    if let Some(metric) = &q.metric {
+        qb.push(" AND a.metric = ").push_bind(metric.clone());
+    }
+    if let Some(filter) = &q.filter {
+        qb.push(" AND a.filter = ").push_bind(filter.clone());
+    }
+    qb.push(" ORDER BY r.started_at_ms DESC, r.id DESC, j.model, a.dataset, a.metric, a.filter");
+    if let Some(limit) = q.limit {
+        qb.push(" LIMIT ").push_bind(limit);
+    }
+    qb
+}
+
+/// The conditions of a [`HistoryQuery`] on runs and jobs (and the dataset, in `dataset_col`),
+/// shared by the aggregate and the failure listings.
+fn push_run_job_filters(qb: &mut QueryBuilder<Sqlite>, q: &HistoryQuery, dataset_col: &str) {
     if let Some(run_id) = q.run_id {
         qb.push(" AND r.id = ").push_bind(run_id);
     }
@@ -139,13 +168,8 @@ pub fn history_sql(q: &HistoryQuery) -> QueryBuilder<Sqlite> {
         qb.push(" AND j.model = ").push_bind(model.clone());
     }
     if let Some(dataset) = &q.dataset {
-        qb.push(" AND a.dataset = ").push_bind(dataset.clone());
-    }
-    if let Some(metric) = &q.metric {
-        qb.push(" AND a.metric = ").push_bind(metric.clone());
-    }
-    if let Some(filter) = &q.filter {
-        qb.push(" AND a.filter = ").push_bind(filter.clone());
+        qb.push(format!(" AND {dataset_col} = "))
+            .push_bind(dataset.clone());
     }
     if let Some(since) = q.since_ms {
         qb.push(" AND r.started_at_ms >= ").push_bind(since);
@@ -153,7 +177,32 @@ pub fn history_sql(q: &HistoryQuery) -> QueryBuilder<Sqlite> {
     if let Some(status) = q.status {
         qb.push(" AND j.status = ").push_bind(status.as_str());
     }
-    qb.push(" ORDER BY r.started_at_ms DESC, r.id DESC, j.model, a.dataset, a.metric, a.filter");
+}
+
+/// The SQL of the failure half of [`Queries::history_with_failures`]: the failure summaries of
+/// the jobs a [`HistoryQuery`] selects, in the same walk order as [`history_sql`].
+pub fn history_failures_sql(q: &HistoryQuery) -> QueryBuilder<Sqlite> {
+    let mut qb = QueryBuilder::<Sqlite>::new(
+        "SELECT r.id AS run_id, r.started_at_ms AS run_started_at_ms, r.status AS run_status,
+                r.category, r.tool_version, j.id AS job_id, j.model, j.revision, j.engine,
+                j.dtype, j.tp, j.status AS job_status, f.dataset, f.kind, f.count, f.example,
+                s.tokens_per_second, s.batch_size
+         FROM runs r ",
+    );
+    qb.push(match (q.run_id, &q.category) {
+        (Some(_), _) => "",
+        (None, Some(_)) => "INDEXED BY runs_category",
+        (None, None) => "INDEXED BY runs_started_at",
+    });
+    qb.push(
+        "
+         CROSS JOIN jobs j ON j.run_id = r.id
+         CROSS JOIN failures f ON f.job_id = j.id
+         LEFT JOIN job_stats s ON s.job_id = j.id
+         WHERE 1 = 1",
+    );
+    push_run_job_filters(&mut qb, q, "f.dataset");
+    qb.push(" ORDER BY r.started_at_ms DESC, r.id DESC, j.model, f.dataset, f.count DESC, f.kind");
     if let Some(limit) = q.limit {
         qb.push(" LIMIT ").push_bind(limit);
     }
@@ -179,6 +228,13 @@ pub const JOB_STATS_SQL: &str = "SELECT s.* FROM jobs j CROSS JOIN job_stats s O
 pub trait Queries: Send + Sync {
     /// Aggregates with their run, job and throughput, newest run first.
     fn history_rows(
+        &self,
+        q: &HistoryQuery,
+    ) -> impl Future<Output = Result<Vec<HistoryRow>, StoreError>> + Send;
+    /// [`Queries::history_rows`] with each dataset's failure summary, plus a row (with no
+    /// metric) for every dataset whose samples all failed, which has no aggregate. A metric
+    /// filter lists scored rows only.
+    fn history_with_failures(
         &self,
         q: &HistoryQuery,
     ) -> impl Future<Output = Result<Vec<HistoryRow>, StoreError>> + Send;
@@ -248,7 +304,101 @@ fn history_row(row: &SqliteRow) -> Result<HistoryRow, StoreError> {
         higher_is_better: row.try_get("higher_is_better")?,
         tokens_per_second: row.try_get("tokens_per_second")?,
         batch_size: row.try_get("batch_size")?,
+        failures: Vec::new(),
     })
+}
+
+/// One failure summary row of [`history_failures_sql`], as the history row it belongs to (no
+/// metric) and its group.
+fn history_failure_row(row: &SqliteRow) -> Result<(HistoryRow, FailureGroup), StoreError> {
+    let group = failure_group(row)?;
+    let h = HistoryRow {
+        run_id: row.try_get("run_id")?,
+        run_started_at_ms: row.try_get("run_started_at_ms")?,
+        run_status: status(row.try_get("run_status")?, RunStatus::parse)?,
+        category: row.try_get("category")?,
+        tool_version: row.try_get("tool_version")?,
+        job_id: row.try_get("job_id")?,
+        model: row.try_get("model")?,
+        revision: row.try_get("revision")?,
+        engine: row.try_get("engine")?,
+        dtype: row.try_get("dtype")?,
+        tp: row.try_get("tp")?,
+        job_status: status(row.try_get("job_status")?, JobStatus::parse)?,
+        dataset: row.try_get("dataset")?,
+        metric: "-".into(),
+        filter: "-".into(),
+        value: f64::NAN,
+        stderr: None,
+        n: 0,
+        n_scored: 0,
+        n_failed: 0,
+        partial: true,
+        higher_is_better: true,
+        tokens_per_second: row.try_get("tokens_per_second")?,
+        batch_size: row.try_get("batch_size")?,
+        failures: Vec::new(),
+    };
+    Ok((h, group))
+}
+
+fn failure_group(row: &SqliteRow) -> Result<FailureGroup, StoreError> {
+    let kind: String = row.try_get("kind")?;
+    Ok(FailureGroup {
+        kind: FailureKind::parse(&kind).ok_or_else(|| StoreError::Corrupt {
+            what: "failure summary".to_string(),
+            detail: format!("unknown failure kind `{kind}`"),
+        })?,
+        count: row.try_get("count")?,
+        example: row.try_get("example")?,
+    })
+}
+
+/// Attach failure summaries to the aggregate rows of their (job, dataset), and add a row for
+/// each (job, dataset) that has failures but no aggregate; ordered as [`history_sql`] orders.
+fn merge_failures(
+    mut rows: Vec<HistoryRow>,
+    failures: Vec<(HistoryRow, FailureGroup)>,
+    limit: Option<i64>,
+) -> Vec<HistoryRow> {
+    let mut groups: BTreeMap<(i64, String), (HistoryRow, Vec<FailureGroup>)> = BTreeMap::new();
+    for (h, g) in failures {
+        groups
+            .entry((h.job_id, h.dataset.clone()))
+            .or_insert_with(|| (h, Vec::new()))
+            .1
+            .push(g);
+    }
+    for r in &mut rows {
+        if let Some((_, gs)) = groups.get(&(r.job_id, r.dataset.clone())) {
+            r.failures = gs.clone();
+        }
+    }
+    let scored: std::collections::HashSet<(i64, String)> =
+        rows.iter().map(|r| (r.job_id, r.dataset.clone())).collect();
+    for (key, (mut h, gs)) in groups {
+        if scored.contains(&key) {
+            continue;
+        }
+        let failed: i64 = gs.iter().map(|g| g.count).sum();
+        h.n = failed;
+        h.n_failed = failed;
+        h.failures = gs;
+        rows.push(h);
+    }
+    rows.sort_by(|a, b| {
+        b.run_started_at_ms
+            .cmp(&a.run_started_at_ms)
+            .then(b.run_id.cmp(&a.run_id))
+            .then_with(|| a.model.cmp(&b.model))
+            .then_with(|| a.dataset.cmp(&b.dataset))
+            .then_with(|| a.metric.cmp(&b.metric))
+            .then_with(|| a.filter.cmp(&b.filter))
+    });
+    if let Some(limit) = limit {
+        rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    }
+    rows
 }
 
 fn job_stats_row(row: &SqliteRow) -> Result<JobStats, StoreError> {
@@ -281,6 +431,23 @@ impl Queries for SqliteStore {
             .await
             .map_err(self.read_err("reading history"))?;
         rows.iter().map(history_row).collect()
+    }
+
+    async fn history_with_failures(&self, q: &HistoryQuery) -> Result<Vec<HistoryRow>, StoreError> {
+        let rows = self.history_rows(q).await?;
+        if q.metric.is_some() || q.filter.is_some() {
+            return Ok(rows);
+        }
+        let failures = history_failures_sql(q)
+            .build()
+            .fetch_all(self.pool())
+            .await
+            .map_err(self.read_err("reading failure summaries"))?;
+        let failures = failures
+            .iter()
+            .map(history_failure_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(merge_failures(rows, failures, q.limit))
     }
 
     async fn nearby_run_ids(&self, run_id: i64) -> Result<Vec<i64>, StoreError> {

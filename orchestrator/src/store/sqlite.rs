@@ -49,7 +49,8 @@ impl Default for StoreOptions {
 pub struct SqliteStore {
     path: PathBuf,
     pool: SqlitePool,
-    writer: WriterHandle,
+    /// `None` for a store opened read-only ([`SqliteStore::open_read_only`]).
+    writer: Option<WriterHandle>,
     busy_timeout: Duration,
 }
 
@@ -98,6 +99,16 @@ impl SqliteStore {
         let mut conn = SqliteConnection::connect_with(&rw)
             .await
             .map_err(open_err)?;
+        // SQLite quietly opens a file it may not write read-only; the writer would then fail at
+        // its first write, after work was done. Say so now.
+        if read_only_connection(&mut conn).await.map_err(open_err)? {
+            return Err(StoreError::Open {
+                path,
+                reason: "the file cannot be written (a read-only file system, or no write \
+                         permission); pass another --db"
+                    .into(),
+            });
+        }
         migrate(&path, &mut conn).await?;
         // Checkpoints run beside the writer; its own automatic checkpoint is only a backstop.
         sqlx::query(checkpoint::WRITER_BACKSTOP)
@@ -117,11 +128,79 @@ impl SqliteStore {
             Writer::new(conn, path.clone(), options.busy_timeout)
                 .with_checkpoints(Checkpoints::spawn(checkpoint_conn)),
         );
+        let store = SqliteStore {
+            path,
+            pool,
+            writer: Some(writer),
+            busy_timeout: options.busy_timeout,
+        };
+        // What was just written must read back: a file system that accepted the schema but
+        // cannot keep it (a full disk, a failing device) is found here, before any work.
+        if let Err(e) = sqlx::query("SELECT count(*) FROM runs")
+            .fetch_one(&store.pool)
+            .await
+        {
+            store.close().await;
+            return Err(StoreError::Open {
+                path: store.path.clone(),
+                reason: format!(
+                    "the schema just written cannot be read back (is the disk full? {})",
+                    describe(&e)
+                ),
+            });
+        }
+        Ok(store)
+    }
+
+    /// Open an existing database for reading only: nothing is created, migrated or written, so
+    /// a file on a read-only file system (or without write permission) can still be read. Its
+    /// schema must be this build's, since it cannot be upgraded in place.
+    pub async fn open_read_only(path: &Path, options: StoreOptions) -> Result<Self, StoreError> {
+        let path = path.to_path_buf();
+        if !existing_database(&path)? {
+            return Err(StoreError::NotFound {
+                what: format!("database at {}", path.display()),
+            });
+        }
+        let open_err = |e: sqlx::Error| open_error(&path, options.busy_timeout, e);
+        let base = SqliteConnectOptions::new()
+            .filename(&path)
+            .busy_timeout(options.busy_timeout)
+            .read_only(true)
+            .disable_statement_logging();
+        // A WAL database needs its shared-memory file to be read normally; where that cannot
+        // be created (a read-only directory), the file is read as immutable, without locks.
+        let base = match SqliteConnection::connect_with(&base).await {
+            Ok(conn) => {
+                let _ = conn.close().await;
+                base
+            }
+            Err(_) => base.immutable(true),
+        };
+        let applied = check_schema(&path, base.clone(), options.busy_timeout).await?;
+        if applied < MIGRATOR.iter().count() {
+            return Err(StoreError::Open {
+                path: path.clone(),
+                reason: "its schema is older than this build's and the file cannot be written to upgrade it; open it once with write access".into(),
+            });
+        }
+        let pool = SqlitePoolOptions::new()
+            .max_connections(options.readers.max(1))
+            .connect_with(base)
+            .await
+            .map_err(open_err)?;
         Ok(SqliteStore {
             path,
             pool,
-            writer,
+            writer: None,
             busy_timeout: options.busy_timeout,
+        })
+    }
+
+    /// The writer, or why there is none.
+    fn writer(&self) -> Result<&WriterHandle, StoreError> {
+        self.writer.as_ref().ok_or_else(|| StoreError::ReadOnly {
+            path: self.path.clone(),
         })
     }
 
@@ -135,7 +214,9 @@ impl SqliteStore {
 
     /// Stop the writer and close every connection (the WAL is checkpointed into the main file).
     pub async fn close(&self) {
-        self.writer.shutdown().await;
+        if let Some(w) = &self.writer {
+            w.shutdown().await;
+        }
         self.pool.close().await;
     }
 
@@ -162,9 +243,23 @@ impl SqliteStore {
     }
 }
 
+/// Whether SQLite opened the connection's main database read-only.
+async fn read_only_connection(conn: &mut SqliteConnection) -> Result<bool, sqlx::Error> {
+    let mut handle = conn.lock_handle().await?;
+    let db = handle.as_raw_handle().as_ptr();
+    // SAFETY: `db` is the locked connection's live handle; the name is a NUL-terminated literal.
+    let ro = unsafe { libsqlite3_sys::sqlite3_db_readonly(db, c"main".as_ptr()) };
+    Ok(ro == 1)
+}
+
 /// True when `path` holds an SQLite database; an error when it holds something else.
 /// A missing or empty file is a new database.
 fn existing_database(path: &Path) -> Result<bool, StoreError> {
+    if path.is_dir() {
+        return Err(StoreError::IsDirectory {
+            path: path.to_path_buf(),
+        });
+    }
     let mut file = match std::fs::File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
@@ -214,11 +309,12 @@ fn open_error(path: &Path, waited: Duration, e: sqlx::Error) -> StoreError {
 }
 
 /// Refuse a database whose schema this build does not know, reading it without writing.
+/// Returns how many of this build's schema versions it has.
 async fn check_schema(
     path: &Path,
     read_only: SqliteConnectOptions,
     waited: Duration,
-) -> Result<(), StoreError> {
+) -> Result<usize, StoreError> {
     let open_err = |e: sqlx::Error| open_error(path, waited, e);
     let mut conn = SqliteConnection::connect_with(&read_only)
         .await
@@ -231,7 +327,7 @@ async fn check_schema(
         .await
         .map_err(open_err)?;
         if has_table.is_none() {
-            return Ok(());
+            return Ok(0);
         }
         let applied: Vec<(i64, Vec<u8>, bool)> =
             sqlx::query_as("SELECT version, checksum, success FROM _sqlx_migrations")
@@ -265,7 +361,7 @@ async fn check_schema(
                 });
             }
         }
-        Ok(())
+        Ok(applied.len())
     }
     .await;
     let _ = conn.close().await;
@@ -397,6 +493,10 @@ pub(super) fn sample_record(row: &SqliteRow) -> Result<SampleRecord, StoreError>
             }),
             scores: json_as(row, "scores")?,
             error: row.try_get("error")?,
+            error_kind: row
+                .try_get::<Option<String>, _>("error_kind")?
+                .as_deref()
+                .and_then(assay_engines::FailureKind::parse),
             latency_ms: row.try_get("latency_ms")?,
             prompt_tokens: row.try_get("prompt_tokens")?,
             output_tokens: row.try_get("output_tokens")?,
@@ -406,7 +506,22 @@ pub(super) fn sample_record(row: &SqliteRow) -> Result<SampleRecord, StoreError>
 
 impl Store for SqliteStore {
     async fn create_run(&self, run: NewRun) -> Result<i64, StoreError> {
-        self.writer.request(|r| Command::CreateRun(run, r)).await
+        let id = self
+            .writer()?
+            .request(|r| Command::CreateRun(run, r))
+            .await?;
+        // Before any work hangs on it, the new run must read back: a file system that takes
+        // writes without keeping them (a disk filling up) is found here.
+        match self.run(id).await {
+            Ok(_) => Ok(id),
+            Err(e) => {
+                tracing::debug!(error = %e, "the new run did not read back");
+                Err(StoreError::Open {
+                    path: self.path.clone(),
+                    reason: "a run written to it cannot be read back (is the disk full?)".into(),
+                })
+            }
+        }
     }
 
     async fn finish_run(
@@ -416,7 +531,7 @@ impl Store for SqliteStore {
         finished_at_ms: i64,
         error: Option<String>,
     ) -> Result<(), StoreError> {
-        self.writer
+        self.writer()?
             .request(|reply| Command::FinishRun {
                 run_id,
                 status,
@@ -428,11 +543,11 @@ impl Store for SqliteStore {
     }
 
     async fn create_job(&self, job: NewJob) -> Result<i64, StoreError> {
-        self.writer.request(|r| Command::CreateJob(job, r)).await
+        self.writer()?.request(|r| Command::CreateJob(job, r)).await
     }
 
     async fn update_job(&self, job_id: i64, update: JobUpdate) -> Result<(), StoreError> {
-        self.writer
+        self.writer()?
             .request(|r| Command::UpdateJob(job_id, update, r))
             .await
     }
@@ -442,13 +557,13 @@ impl Store for SqliteStore {
         job_id: i64,
         measurements: serde_json::Value,
     ) -> Result<(), StoreError> {
-        self.writer
+        self.writer()?
             .request(|r| Command::SetJobMeasurements(job_id, measurements, r))
             .await
     }
 
     async fn insert_samples(&self, rows: Vec<SampleRow>) -> Result<u64, StoreError> {
-        self.writer
+        self.writer()?
             .request(|r| Command::InsertSamples(rows, r))
             .await
     }
@@ -489,25 +604,36 @@ impl Store for SqliteStore {
         scope: ResumeScope,
         hashes: Vec<String>,
     ) -> Result<u64, StoreError> {
-        self.writer
+        self.writer()?
             .request(|r| Command::ReuseSamples(job_id, scope, hashes, r))
             .await
     }
 
     async fn upsert_aggregates(&self, rows: Vec<AggregateRow>) -> Result<(), StoreError> {
-        self.writer
+        self.writer()?
             .request(|r| Command::UpsertAggregates(rows, r))
             .await
     }
 
+    async fn replace_failures(
+        &self,
+        job_id: i64,
+        dataset: String,
+        groups: Vec<FailureGroup>,
+    ) -> Result<(), StoreError> {
+        self.writer()?
+            .request(|r| Command::ReplaceFailures(job_id, dataset, groups, r))
+            .await
+    }
+
     async fn insert_telemetry(&self, rows: Vec<TelemetrySample>) -> Result<(), StoreError> {
-        self.writer
+        self.writer()?
             .request(|r| Command::InsertTelemetry(rows, r))
             .await
     }
 
     async fn record_job_stats(&self, stats: super::JobStats) -> Result<(), StoreError> {
-        self.writer
+        self.writer()?
             .request(|r| Command::RecordJobStats(stats, r))
             .await
     }

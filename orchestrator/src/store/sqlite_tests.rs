@@ -80,6 +80,7 @@ fn sample(job_id: i64, item: u64) -> SampleRow {
         loglikelihoods: None,
         scores: BTreeMap::from([("exact_match".to_string(), 1.0)]),
         error: None,
+        error_kind: None,
         latency_ms: Some(10.0),
         prompt_tokens: Some(5),
         output_tokens: Some(2),
@@ -123,7 +124,7 @@ async fn migrations_apply_on_open_and_wal_is_on() {
             .unwrap();
     let expected: Vec<i64> = MIGRATOR.iter().map(|m| m.version).collect();
     assert_eq!(versions, expected);
-    assert_eq!(versions.len(), 4);
+    assert_eq!(versions.len(), 5);
     let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
         .fetch_one(&store.pool)
         .await

@@ -1,6 +1,7 @@
 //! Plain records written to and read from the store. JSON-valued fields are kept as
 //! `serde_json::Value` here and stored as TEXT columns; times are Unix milliseconds (UTC).
 
+use assay_engines::{Failure, FailureKind};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -157,9 +158,38 @@ pub struct SampleRow {
     pub scores: BTreeMap<String, f64>,
     /// Why the sample failed; a failed sample has no scores and is recomputed on resume.
     pub error: Option<String>,
+    /// The kind of that failure (`http_400`, `timeout`, ...); `None` for a success, and for
+    /// failures stored before kinds were recorded.
+    pub error_kind: Option<FailureKind>,
     pub latency_ms: Option<f64>,
     pub prompt_tokens: Option<i64>,
     pub output_tokens: Option<i64>,
+}
+
+impl SampleRow {
+    /// Mark the sample failed (its scores are dropped: a failed sample scores nothing).
+    pub fn fail(&mut self, failure: Failure) {
+        self.error = Some(failure.message);
+        self.error_kind = Some(failure.kind);
+        self.scores.clear();
+    }
+
+    /// The failure of a failed sample; an unclassified one (stored before kinds were
+    /// recorded) counts as an engine failure.
+    pub fn failure(&self) -> Option<Failure> {
+        self.error.as_ref().map(|m| Failure {
+            kind: self.error_kind.unwrap_or(FailureKind::Engine),
+            message: m.clone(),
+        })
+    }
+}
+
+/// The failed samples of one (job, dataset) of one kind: how many, and the first one's message.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FailureGroup {
+    pub kind: FailureKind,
+    pub count: i64,
+    pub example: String,
 }
 
 /// Where a rerun may find earlier results for a dataset: successful rows of earlier jobs of the

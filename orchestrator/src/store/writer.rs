@@ -13,7 +13,8 @@ use super::checkpoint::Checkpoints;
 use super::error::{SQLITE_BUSY, SQLITE_LOCKED, StoreError, describe, is_busy};
 use super::now_ms;
 use super::types::{
-    AggregateRow, JobUpdate, NewJob, NewRun, ResumeScope, RunStatus, SampleRow, TelemetrySample,
+    AggregateRow, FailureGroup, JobUpdate, NewJob, NewRun, ResumeScope, RunStatus, SampleRow,
+    TelemetrySample,
 };
 use sqlx::sqlite::{Sqlite, SqliteConnection};
 use sqlx::{Connection, QueryBuilder};
@@ -40,6 +41,7 @@ pub(crate) enum Command {
     InsertSamples(Vec<SampleRow>, Reply<u64>),
     ReuseSamples(i64, ResumeScope, Vec<String>, Reply<u64>),
     UpsertAggregates(Vec<AggregateRow>, Reply<()>),
+    ReplaceFailures(i64, String, Vec<FailureGroup>, Reply<()>),
     InsertTelemetry(Vec<TelemetrySample>, Reply<()>),
     RecordJobStats(super::JobStats, Reply<()>),
     SetJobMeasurements(i64, serde_json::Value, Reply<()>),
@@ -150,6 +152,9 @@ impl Writer {
             }
             Command::UpsertAggregates(rows, reply) => {
                 let _ = reply.send(self.upsert_aggregates(&rows).await);
+            }
+            Command::ReplaceFailures(job_id, dataset, groups, reply) => {
+                let _ = reply.send(self.replace_failures(job_id, &dataset, &groups).await);
             }
             Command::InsertTelemetry(rows, reply) => {
                 let _ = reply.send(self.insert_telemetry(&rows).await);
@@ -397,7 +402,7 @@ impl Writer {
                  DO UPDATE SET
                     output = excluded.output, filtered = excluded.filtered,
                     loglikelihoods = excluded.loglikelihoods, scores = excluded.scores,
-                    error = NULL, latency_ms = excluded.latency_ms,
+                    error = NULL, error_kind = NULL, latency_ms = excluded.latency_ms,
                     prompt_tokens = excluded.prompt_tokens, output_tokens = excluded.output_tokens,
                     created_at_ms = excluded.created_at_ms
                  WHERE samples.error IS NOT NULL",
@@ -418,6 +423,41 @@ impl Writer {
             .map(drop)
     }
 
+    /// Replace the failure summary of one (job, dataset) in one transaction.
+    pub(crate) async fn replace_failures(
+        &mut self,
+        job_id: i64,
+        dataset: &str,
+        groups: &[FailureGroup],
+    ) -> Result<(), StoreError> {
+        let err = self.err("writing the failure summary");
+        let mut tx = self
+            .conn
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(&err)?;
+        sqlx::query("DELETE FROM failures WHERE job_id = ? AND dataset = ?")
+            .bind(job_id)
+            .bind(dataset)
+            .execute(&mut *tx)
+            .await
+            .map_err(&err)?;
+        for g in groups {
+            sqlx::query(
+                "INSERT INTO failures (job_id, dataset, kind, count, example) VALUES (?, ?, ?, ?, ?)",
+            )
+            .bind(job_id)
+            .bind(dataset)
+            .bind(g.kind.label())
+            .bind(g.count)
+            .bind(&g.example)
+            .execute(&mut *tx)
+            .await
+            .map_err(&err)?;
+        }
+        tx.commit().await.map_err(&err)
+    }
+
     pub(crate) async fn insert_telemetry(
         &mut self,
         rows: &[TelemetrySample],
@@ -431,13 +471,13 @@ impl Writer {
 impl BulkRow for SampleRow {
     const SQL: &'static str = "INSERT INTO samples (job_id, sample_hash, dataset, dataset_hash,
             item_index, repeat_index, prompt_hash, target, output, filtered, loglikelihoods,
-            scores, error, latency_ms, prompt_tokens, output_tokens, created_at_ms)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            scores, error, error_kind, latency_ms, prompt_tokens, output_tokens, created_at_ms)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT (job_id, dataset, item_index, repeat_index, sample_hash) DO UPDATE SET
             dataset_hash = excluded.dataset_hash, prompt_hash = excluded.prompt_hash,
             target = excluded.target, output = excluded.output,
             filtered = excluded.filtered, loglikelihoods = excluded.loglikelihoods,
-            scores = excluded.scores, error = excluded.error,
+            scores = excluded.scores, error = excluded.error, error_kind = excluded.error_kind,
             latency_ms = excluded.latency_ms, prompt_tokens = excluded.prompt_tokens,
             output_tokens = excluded.output_tokens, created_at_ms = excluded.created_at_ms
         WHERE samples.error IS NOT NULL AND excluded.error IS NULL";
@@ -456,6 +496,7 @@ impl BulkRow for SampleRow {
             .opt_json(self.loglikelihoods.as_deref())
             .json(&self.scores)
             .opt_text(self.error.as_deref())
+            .opt_string(self.error_kind.map(|k| k.label()))
             .opt_real(self.latency_ms)
             .opt_int(self.prompt_tokens)
             .opt_int(self.output_tokens)

@@ -300,6 +300,44 @@ pub fn read_split(
     load_rows(dataset, split, &bytes, &name, skip_bad_rows)
 }
 
+/// The split few-shot examples come from and how many of its rows a prompt needs (one more
+/// when it is the test split, since an item is never its own example); `None` for zero-shot.
+pub fn fewshot_need(
+    dataset: &Dataset,
+    num_fewshot: u32,
+) -> Result<Option<(&str, usize)>, TaskError> {
+    if num_fewshot == 0 {
+        return Ok(None);
+    }
+    let split = dataset
+        .fewshot_split
+        .as_deref()
+        .ok_or_else(|| TaskError::NoFewshotSplit {
+            dataset: dataset.name.clone(),
+            num_fewshot,
+        })?;
+    let needed = num_fewshot as usize + usize::from(split == dataset.test_split);
+    Ok(Some((split, needed)))
+}
+
+/// Whether a few-shot pool of `available` rows can give `needed` examples.
+pub fn check_fewshot_pool(
+    dataset: &Dataset,
+    split: &str,
+    needed: usize,
+    available: usize,
+) -> Result<(), TaskError> {
+    if available < needed {
+        return Err(TaskError::FewshotTooSmall {
+            dataset: dataset.name.clone(),
+            split: split.to_string(),
+            needed,
+            available,
+        });
+    }
+    Ok(())
+}
+
 /// Render every test item of `dataset` (few-shot context included) and build its requests.
 pub fn prepare(
     dataset: &Dataset,
@@ -315,14 +353,7 @@ pub fn prepare(
         .map(|b| (test.source.clone(), b.clone()))
         .collect();
 
-    let mut drawer = if num_fewshot > 0 {
-        let split = dataset
-            .fewshot_split
-            .as_deref()
-            .ok_or_else(|| TaskError::NoFewshotSplit {
-                dataset: dataset.name.clone(),
-                num_fewshot,
-            })?;
+    let mut drawer = if let Some((split, needed)) = fewshot_need(dataset, num_fewshot)? {
         let pool = read_split(dataset, split, source, options.skip_bad_rows)?;
         skipped.extend(
             pool.skipped
@@ -330,16 +361,8 @@ pub fn prepare(
                 .map(|b| (pool.source.clone(), b.clone())),
         );
         let examples = fewshot::examples(&renderer, &pool)?;
+        check_fewshot_pool(dataset, split, needed, examples.len())?;
         let same_split = split == dataset.test_split;
-        let needed = num_fewshot as usize + usize::from(same_split);
-        if examples.len() < needed {
-            return Err(TaskError::FewshotTooSmall {
-                dataset: dataset.name.clone(),
-                split: split.to_string(),
-                needed,
-                available: examples.len(),
-            });
-        }
         Some(fewshot::Drawer::new(examples, same_split, options.sampler))
     } else {
         None

@@ -20,6 +20,7 @@
 //! headline, aggregates[]}` (aggregates as stored: metric, filter, value, stderr, n, n_scored,
 //! n_failed, partial, higher_is_better).
 
+mod check;
 mod jobs;
 mod select;
 
@@ -35,7 +36,7 @@ use crate::run::{
 };
 use crate::schedule::TableRates;
 use crate::sizing::Settings;
-use crate::store::{NewRun, RunStatus, SqliteStore, Store, now_ms, resolve_db_path};
+use crate::store::{JobStatus, NewRun, RunStatus, SqliteStore, Store, now_ms, resolve_db_path};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -227,6 +228,18 @@ async fn run_with_store(
         }
     }
 
+    let existing: BTreeMap<String, i64> = match resume {
+        Some(id) => store
+            .jobs(id)
+            .await?
+            .into_iter()
+            .map(|j| (j.model, j.id))
+            .collect(),
+        None => BTreeMap::new(),
+    };
+    let jobs = job_specs(&plan, &catalog, &inv, &existing, plan_settings.dtype);
+    check::preflight(&jobs, &config, &settings)?;
+
     let run_id = match resume {
         Some(id) => id,
         None => {
@@ -247,17 +260,6 @@ async fn run_with_store(
             .finish_run(run_id, RunStatus::Running, now_ms(), None)
             .await?;
     }
-    let existing: BTreeMap<String, i64> = match resume {
-        Some(id) => store
-            .jobs(id)
-            .await?
-            .into_iter()
-            .map(|j| (j.model, j.id))
-            .collect(),
-        None => BTreeMap::new(),
-    };
-    let jobs = job_specs(&plan, &catalog, &inv, &existing, plan_settings.dtype);
-
     let stop = Arc::new(AtomicBool::new(false));
     let abort = Arc::new(Notify::new());
     let env = Arc::new(RunEnv {
@@ -271,12 +273,34 @@ async fn run_with_store(
         progress: Progress::for_terminal(printer.json, printer.quiet),
         sandbox: sandbox.map(Arc::new),
     });
-    let signals = tokio::spawn(watch_signals(stop.clone(), abort.clone(), *printer));
+    let signals = tokio::spawn(watch_signals(
+        super::StopSignals::listen()?,
+        stop.clone(),
+        abort.clone(),
+        *printer,
+    ));
     let reports = run::execute(env, jobs, abort).await;
     signals.abort();
     let resume_command = format!("assay run --resume {run_id}{}", db_flag(global, db));
 
     let Some(reports) = reports else {
+        // The jobs cut off mid-batch follow the run: resumable, not left `running`.
+        for job in store.jobs(run_id).await? {
+            if job.status == JobStatus::Running {
+                store
+                    .update_job(
+                        job.id,
+                        crate::store::JobUpdate {
+                            status: JobStatus::Pending,
+                            started_at_ms: None,
+                            finished_at_ms: None,
+                            memory_measured_bytes: None,
+                            error: Some("interrupted".into()),
+                        },
+                    )
+                    .await?;
+            }
+        }
         store
             .finish_run(
                 run_id,
@@ -294,7 +318,15 @@ async fn run_with_store(
     let status = run_status(&reports, interrupted);
     let error = reports
         .iter()
-        .filter_map(|j| j.error.as_ref().map(|e| format!("{}: {e}", j.model)))
+        .filter_map(|j| {
+            j.failure_text().map(|e| {
+                format!(
+                    "{}: {}",
+                    j.model,
+                    e.replace('\n', &format!("\n{}: ", j.model))
+                )
+            })
+        })
         .collect::<Vec<_>>();
     store
         .finish_run(
@@ -339,31 +371,30 @@ fn db_flag(global: &GlobalArgs, db: &Path) -> String {
     }
 }
 
-/// First Ctrl-C: stop after the batches in flight. Second: quit now.
-async fn watch_signals(stop: Arc<AtomicBool>, abort: Arc<Notify>, printer: Printer) {
-    if tokio::signal::ctrl_c().await.is_err() {
-        return;
-    }
+/// First stop signal (Ctrl-C, SIGTERM, SIGHUP): stop after the batches in flight. Second: quit
+/// now.
+async fn watch_signals(
+    mut signals: super::StopSignals,
+    stop: Arc<AtomicBool>,
+    abort: Arc<Notify>,
+    printer: Printer,
+) {
+    let first = signals.next().await;
     stop.store(true, Ordering::SeqCst);
-    printer.notice("stopping after the batches in flight (Ctrl-C again to quit now)");
-    if tokio::signal::ctrl_c().await.is_ok() {
-        abort.notify_one();
-    }
+    printer.notice(format!(
+        "{first}: stopping after the batches in flight (a second Ctrl-C or signal quits now)"
+    ));
+    signals.next().await;
+    abort.notify_one();
 }
 
-/// `failed` when any job failed or most samples failed; `interrupted` when stopped early.
+/// `failed` when any job failed (a job fails with any failed dataset, see
+/// `run::failures`); else `interrupted` when stopped early; else `completed`.
 pub fn run_status(reports: &[JobReport], interrupted: bool) -> RunStatus {
-    let samples: u64 = reports.iter().map(|j| j.samples).sum();
-    let failed: u64 = reports.iter().map(|j| j.failed_samples_total).sum();
-    if reports.iter().any(|j| j.error.is_some()) || (samples > 0 && failed * 2 > samples) {
+    if reports.iter().any(|j| j.status == JobStatus::Failed) {
         RunStatus::Failed
     } else if interrupted {
         RunStatus::Interrupted
-    } else if reports
-        .iter()
-        .any(|j| j.datasets.iter().any(|d| d.status == "failed"))
-    {
-        RunStatus::Failed
     } else {
         RunStatus::Completed
     }
@@ -454,6 +485,14 @@ fn print_human(out: &RunOutput, printer: &Printer) -> anyhow::Result<()> {
         for d in &j.datasets {
             if let (Some(e), "failed" | "skipped") = (&d.error, d.status) {
                 printer.line(format!("{} / {}: {} ({e})", j.model, d.name, d.status))?;
+            } else if !d.failures.is_empty() {
+                let samples = i64::try_from(d.samples).ok();
+                printer.line(format!(
+                    "{} / {}: {}",
+                    j.model,
+                    d.name,
+                    run::failures::describe(&d.failures, samples)
+                ))?;
             }
             for bad in &d.skipped_rows {
                 printer.notice(format!("{}: skipped malformed row {bad}", d.name));

@@ -1,0 +1,153 @@
+//! Failed samples, summarised: grouped by kind with a count and the first example, the rule
+//! that turns a dataset's failures into its status, and the one wording every command prints.
+//!
+//! A dataset is `failed` when none of its samples succeeded (it is then not scored: there is
+//! nothing to score) or when more than half failed (its scores then cover a minority of the
+//! items). A job with a failed dataset is failed, and so is its run.
+
+use crate::store::{FailureGroup, SampleRow};
+use assay_engines::FailureKind;
+use std::collections::BTreeMap;
+
+/// Samples of one kind that must all fail, with none succeeding, before the rest of a dataset
+/// is not attempted: the same request failing the same way (an HTTP 400, a prompt past the
+/// window) will not start working on the ninth try.
+pub const GIVE_UP_AFTER: u64 = 8;
+
+/// What a dataset's stored rows say about how it went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Every sample succeeded, or only a minority failed.
+    Scored,
+    /// More than half the samples failed; the scores cover the rest.
+    MostlyFailed,
+    /// No sample succeeded: nothing is scored.
+    AllFailed,
+}
+
+impl Verdict {
+    pub fn of(samples: u64, failed: u64) -> Verdict {
+        if samples > 0 && failed >= samples {
+            Verdict::AllFailed
+        } else if failed * 2 > samples {
+            Verdict::MostlyFailed
+        } else {
+            Verdict::Scored
+        }
+    }
+
+    /// Whether the dataset counts as failed.
+    pub fn failed(self) -> bool {
+        self != Verdict::Scored
+    }
+}
+
+/// Group failed rows by kind, largest group first; each group keeps the first failure's
+/// message (rows are in item order).
+pub fn group<'a>(rows: impl IntoIterator<Item = &'a SampleRow>) -> Vec<FailureGroup> {
+    let mut by_kind: BTreeMap<FailureKind, FailureGroup> = BTreeMap::new();
+    for f in rows.into_iter().filter_map(SampleRow::failure) {
+        by_kind
+            .entry(f.kind)
+            .and_modify(|g| g.count += 1)
+            .or_insert(FailureGroup {
+                kind: f.kind,
+                count: 1,
+                example: f.message,
+            });
+    }
+    let mut groups: Vec<FailureGroup> = by_kind.into_values().collect();
+    groups.sort_by(|a, b| b.count.cmp(&a.count).then(a.kind.cmp(&b.kind)));
+    groups
+}
+
+/// One line: `5 of 5 samples failed: http_400 ×5; first: http://h/v1/completions: HTTP 400: …`.
+/// `samples` is the dataset's size (`None` when unknown).
+pub fn describe(groups: &[FailureGroup], samples: Option<i64>) -> String {
+    let failed: i64 = groups.iter().map(|g| g.count).sum();
+    let counts = groups
+        .iter()
+        .map(|g| format!("{} ×{}", g.kind, g.count))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let of = match samples {
+        Some(n) => format!("{failed} of {n} samples failed"),
+        None => format!("{failed} samples failed"),
+    };
+    match groups.first() {
+        Some(g) => format!("{of} ({counts}); first {}: {}", g.kind, g.example),
+        None => of,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use assay_engines::Failure;
+
+    fn row(i: i64, failure: Option<Failure>) -> SampleRow {
+        let mut r = SampleRow {
+            job_id: 1,
+            sample_hash: format!("h{i}"),
+            dataset: "d".into(),
+            dataset_hash: "x".into(),
+            item_index: i,
+            repeat_index: 0,
+            prompt_hash: "p".into(),
+            target: None,
+            output: None,
+            filtered: BTreeMap::new(),
+            loglikelihoods: None,
+            scores: BTreeMap::new(),
+            error: None,
+            error_kind: None,
+            latency_ms: None,
+            prompt_tokens: None,
+            output_tokens: None,
+        };
+        if let Some(f) = failure {
+            r.fail(f);
+        }
+        r
+    }
+
+    #[test]
+    fn groups_by_kind_with_the_first_example() {
+        let http = |i| {
+            Some(Failure::new(
+                FailureKind::Http(400),
+                format!("http://h/v1/completions: HTTP 400: bad {i}"),
+            ))
+        };
+        let rows = vec![
+            row(0, None),
+            row(1, Some(Failure::new(FailureKind::Timeout, "timed out"))),
+            row(2, http(2)),
+            row(3, http(3)),
+        ];
+        let groups = group(&rows);
+        assert_eq!(groups.len(), 2);
+        assert_eq!(groups[0].kind, FailureKind::Http(400));
+        assert_eq!(groups[0].count, 2);
+        assert!(groups[0].example.ends_with("bad 2"), "{:?}", groups[0]);
+        let text = describe(&groups, Some(4));
+        assert!(
+            text.starts_with("3 of 4 samples failed (http_400 ×2, timeout ×1)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("first http_400: http://h/v1/completions: HTTP 400: bad 2"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn verdicts() {
+        assert_eq!(Verdict::of(5, 5), Verdict::AllFailed);
+        assert_eq!(Verdict::of(5, 3), Verdict::MostlyFailed);
+        assert_eq!(Verdict::of(4, 2), Verdict::Scored);
+        assert_eq!(Verdict::of(0, 0), Verdict::Scored);
+        assert!(Verdict::AllFailed.failed() && !Verdict::Scored.failed());
+    }
+}
