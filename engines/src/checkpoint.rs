@@ -11,12 +11,12 @@ use serde_json::Value;
 use tokenizers::Tokenizer;
 
 use crate::api::{ChatMessage, EngineError};
+use crate::hub_cache;
 
 /// Resolves `spec` to a model directory: an existing directory, or `org/name` (optionally
-/// `org/name@rev`) in the Hugging Face hub cache (`$HF_HUB_CACHE`, else `$HF_HOME/hub`,
-/// else `~/.cache/huggingface/hub`), laid out as `models--org--name/snapshots/<rev>`.
+/// `org/name@rev`) in the Hugging Face hub cache (see [`crate::hub_cache`]).
 pub fn resolve_model_dir(spec: &str) -> Result<PathBuf, EngineError> {
-    resolve_model_dir_in(spec, hub_cache_dir())
+    resolve_model_dir_in(spec, hub_cache::root())
 }
 
 /// [`resolve_model_dir`] against an explicit hub cache directory.
@@ -41,63 +41,14 @@ pub fn resolve_model_dir_in(spec: &str, cache: Option<PathBuf>) -> Result<PathBu
             "no such directory, and no Hugging Face cache directory could be determined".into(),
         ));
     };
-    let entry = cache.join(format!("models--{}", repo.replace('/', "--")));
+    let entry = hub_cache::repo_dir(&cache, hub_cache::RepoKind::Model, repo);
     if !entry.is_dir() {
         return Err(not_found(format!(
             "no such directory and no hub cache entry {}",
             entry.display()
         )));
     }
-    let snapshots = entry.join("snapshots");
-    let rev = match rev {
-        Some(r) => {
-            let r_path = entry.join("refs").join(r);
-            match std::fs::read_to_string(&r_path) {
-                Ok(s) => s.trim().to_string(),
-                Err(_) => r.to_string(),
-            }
-        }
-        None => match std::fs::read_to_string(entry.join("refs").join("main")) {
-            Ok(s) => s.trim().to_string(),
-            Err(_) => only_snapshot(&snapshots).ok_or_else(|| {
-                not_found(format!(
-                    "{} has no refs/main and not exactly one snapshot",
-                    entry.display()
-                ))
-            })?,
-        },
-    };
-    let dir = snapshots.join(&rev);
-    if dir.is_dir() {
-        Ok(dir)
-    } else {
-        Err(not_found(format!(
-            "snapshot {} does not exist",
-            dir.display()
-        )))
-    }
-}
-
-fn hub_cache_dir() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("HF_HUB_CACHE") {
-        return Some(PathBuf::from(p));
-    }
-    if let Some(p) = std::env::var_os("HF_HOME") {
-        return Some(PathBuf::from(p).join("hub"));
-    }
-    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/huggingface/hub"))
-}
-
-fn only_snapshot(snapshots: &Path) -> Option<String> {
-    let entries: Vec<_> = std::fs::read_dir(snapshots)
-        .ok()?
-        .filter_map(|e| e.ok())
-        .filter(|e| e.path().is_dir())
-        .collect();
-    match entries.as_slice() {
-        [one] => Some(one.file_name().to_string_lossy().into_owned()),
-        _ => None,
-    }
+    hub_cache::snapshot(&entry, rev).map_err(not_found)
 }
 
 /// `config.json` with its path, for field lookups that name the file in errors.

@@ -8,12 +8,14 @@
 //! - [`tensor_parallel`]: the same model code split over ranks.
 //! - [`remote`]: an OpenAI-compatible HTTP endpoint behind the same trait.
 //! - [`failure`]: why a request failed, as a kind summaries group by.
+//! - [`hub_cache`]: the Hugging Face hub cache layout (root, repositories, revisions).
 //! - [`telemetry`], [`bench`]: measurements.
 
 pub mod api;
 pub mod bench;
 pub mod checkpoint;
 pub mod failure;
+pub mod hub_cache;
 pub mod lightweight;
 pub mod models;
 pub mod parallel;

@@ -74,7 +74,9 @@ pub fn validate(
     if let Err(e) = shape.check(tp) {
         let field = match e {
             crate::parallel::TpError::Zero => "tp",
-            crate::parallel::TpError::Heads { .. } => "num_attention_heads",
+            crate::parallel::TpError::Heads { .. } | crate::parallel::TpError::UnknownHeads => {
+                "num_attention_heads"
+            }
             crate::parallel::TpError::KvHeads { .. } => "num_key_value_heads",
             crate::parallel::TpError::Intermediate { .. } => "intermediate_size",
         };

@@ -626,17 +626,11 @@ fn how_estimated(inv: &Inventory, rates: &dyn Rates) -> Vec<String> {
     how
 }
 
-/// Free space for downloads: statvfs of the Hugging Face cache (`HF_HUB_CACHE`, `HF_HOME/hub`,
-/// or `~/.cache/huggingface/hub`) or its nearest existing parent. `None` if nothing can be read.
+/// Free space for downloads: statvfs of the Hugging Face cache (see
+/// `assay_engines::hub_cache::root`) or its nearest existing parent. `None` if nothing can be
+/// read.
 pub fn hf_cache_disk() -> Option<DiskSpace> {
-    let env = |k: &str| {
-        std::env::var_os(k)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    };
-    let dir = env("HF_HUB_CACHE")
-        .or_else(|| env("HF_HOME").map(|h| h.join("hub")))
-        .or_else(|| env("HOME").map(|h| h.join(".cache/huggingface/hub")))?;
+    let dir = assay_engines::hub_cache::root()?;
     let existing = dir.ancestors().find(|p| p.exists())?.to_path_buf();
     free_bytes(&existing).map(|free_bytes| DiskSpace {
         path: existing,

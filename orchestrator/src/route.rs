@@ -82,11 +82,9 @@ impl Subject<'_> {
     }
 }
 
-/// tp is valid when heads, kv heads (or tp a multiple of them) and the FFN width divide evenly.
+/// Whether `tp` ranks can split the model (the engines' rule, see [`Arch::check_tp`]).
 pub fn valid_tp(arch: &Arch, tp: u64) -> bool {
-    let kv_ok =
-        arch.kv_heads > 0 && (arch.kv_heads.is_multiple_of(tp) || tp.is_multiple_of(arch.kv_heads));
-    tp > 0 && arch.heads.is_multiple_of(tp) && kv_ok && arch.intermediate.is_multiple_of(tp)
+    arch.check_tp(tp).is_ok()
 }
 
 /// Route one model onto the inventory.
@@ -133,15 +131,9 @@ pub fn choose(subject: &Subject<'_>, inv: &Inventory) -> Route {
 /// Why `--tp N` cannot split `model`, with the degrees that can; `None` when it can.
 pub fn invalid_tp(model: &crate::catalog::Model, tp: u64) -> Option<(String, Vec<String>)> {
     let a = &model.arch;
-    if tp > 0 && valid_tp(a, tp) {
-        return None;
-    }
+    let e = a.check_tp(tp).err()?;
     Some((
-        format!(
-            "--tp {tp} is not valid for {}: it must divide the heads ({}), the kv heads ({}) \
-             or be a multiple of them, and the FFN width ({})",
-            model.id, a.heads, a.kv_heads, a.intermediate
-        ),
+        format!("--tp {tp} is not valid for {}: {e}", model.id),
         TP_DEGREES
             .into_iter()
             .filter(|&t| valid_tp(a, t))

@@ -213,13 +213,9 @@ fn weight_bytes(arch: &Arch, dtype: DType, exact: Option<u64>, tp: u64) -> (u64,
     (bytes, line)
 }
 
-/// kv heads each rank holds: divided by tp, or one (replicated) when tp exceeds them.
+/// kv heads each rank holds (see [`Arch::kv_heads_per_rank`]).
 pub fn kv_heads_per_rank(arch: &Arch, tp: u64) -> u64 {
-    if arch.kv_heads.is_multiple_of(tp) {
-        arch.kv_heads / tp
-    } else {
-        arch.kv_heads.div_ceil(tp).max(1)
-    }
+    arch.kv_heads_per_rank(tp)
 }
 
 fn kv_bytes(arch: &Arch, s: &Resolved, tp: u64) -> (u64, String) {

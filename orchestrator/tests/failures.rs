@@ -199,7 +199,11 @@ fn impossible_settings_are_refused_before_a_run_is_recorded() {
         ),
         (
             &["--engine", "tensor-parallel", "--tp", "3"],
-            &["--tp 3 is not valid for local-micro", "heads (4)", "--tp 2"],
+            &[
+                "--tp 3 is not valid for local-micro",
+                "does not divide num_attention_heads 4",
+                "try --tp 2",
+            ],
         ),
         (
             &["--num-fewshot", "100000"],
@@ -254,6 +258,7 @@ fn bad_paths_are_input_errors_in_every_command() {
             &["history"][..],
             &["show", "1"][..],
             &["export", "1"][..],
+            &["report", "1"][..],
             &["compare", "1", "2"][..],
         ] {
             let out = run(&s, db, args, &[]);
@@ -284,9 +289,14 @@ fn bad_paths_are_input_errors_in_every_command() {
         b"\x08\x00\x00\x00\x00\x00\x00\x00{}",
     )
     .unwrap();
-    let out = run(&s, &text, &["bench", broken.to_str().unwrap()], &[]);
-    assert_eq!(out.code, 2, "{}", out.stderr);
-    assert!(out.stderr.contains("broken"), "{}", out.stderr);
+    for args in [
+        vec!["bench", broken.to_str().unwrap()],
+        vec!["serve", broken.to_str().unwrap(), "--port", "0"],
+    ] {
+        let out = run(&s, &text, &args, &[]);
+        assert_eq!(out.code, 2, "{args:?}: {}", out.stderr);
+        assert!(out.stderr.contains("broken"), "{args:?}: {}", out.stderr);
+    }
 }
 
 /// Run the binary as an unprivileged user when the tests run as root (root passes every
@@ -375,6 +385,19 @@ fn a_database_that_cannot_be_written_is_refused_before_work_and_still_read() {
         assert_eq!(code, 0, "{args:?}: {stderr}");
         assert!(stdout.contains("tf"), "{args:?}: {stdout}");
     }
+    let out_dir = base.path().join("report");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    open_to_all(&out_dir, 0o777);
+    let (code, _, stderr) = assay(&[
+        "--db",
+        db.to_str().unwrap(),
+        "report",
+        "1",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "report: {stderr}");
+    assert!(out_dir.join("report.html").exists());
     // A new database in the read-only directory: an error naming the path and the cause,
     // before any work, and no resume command for a run that was never stored.
     let new_db = ro.join("new.db");

@@ -1020,7 +1020,9 @@ fn forced_tensor_parallel_matches_the_lightweight_engine() {
     let out = run(&tp_db, &["--engine", "tensor-parallel", "--tp", "3"]);
     assert_eq!(out.code, 2, "{}", out.stdout);
     assert!(
-        out.stderr.contains("it must divide the heads (4)"),
+        out.stderr.contains(
+            "--tp 3 is not valid for llama-micro: tp 3 does not divide num_attention_heads 4"
+        ),
         "{}",
         out.stderr
     );

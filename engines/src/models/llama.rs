@@ -123,15 +123,24 @@ impl Config {
         let attention_bias = c.opt_bool("attention_bias")?.unwrap_or(false);
         let (qkv_bias, o_bias, sliding_window) = match variant {
             Variant::Llama => (attention_bias, attention_bias, None),
-            Variant::Mistral => (false, false, c.opt_usize("sliding_window")?),
-            Variant::Qwen2 => {
-                let window = if c.opt_bool("use_sliding_window")?.unwrap_or(false) {
-                    c.opt_usize("sliding_window")?
-                } else {
-                    None
-                };
-                (true, false, window)
-            }
+            Variant::Mistral => (
+                false,
+                false,
+                super::sliding_window(
+                    "MistralForCausalLM",
+                    c.opt_bool("use_sliding_window")?,
+                    c.opt_usize("sliding_window")?,
+                ),
+            ),
+            Variant::Qwen2 => (
+                true,
+                false,
+                super::sliding_window(
+                    "Qwen2ForCausalLM",
+                    c.opt_bool("use_sliding_window")?,
+                    c.opt_usize("sliding_window")?,
+                ),
+            ),
         };
         Ok(Config {
             vocab_size: c.usize("vocab_size")?,

@@ -304,6 +304,22 @@ impl Rope {
 ///
 /// `q` `[b, heads, t, d]`, `k`/`v` `[b, kv_heads, t, d]`; appends `k`/`v` to `cache`; returns
 /// `[b, t, heads*d]`. Scores and softmax run in f32.
+/// The attention window a checkpoint's `config.json` asks for, by the rule of its family's
+/// Hugging Face class: Qwen2 uses `sliding_window` only when `use_sliding_window` is true (its
+/// default is false); Llama and Phi have none; others (Mistral, Mixtral, ...) use it unless
+/// `use_sliding_window` is false. The planner's sizing reads configs through this too.
+pub fn sliding_window(
+    architecture: &str,
+    use_sliding_window: Option<bool>,
+    sliding_window: Option<usize>,
+) -> Option<usize> {
+    match architecture {
+        "Qwen2ForCausalLM" => sliding_window.filter(|_| use_sliding_window == Some(true)),
+        "LlamaForCausalLM" | "PhiForCausalLM" => None,
+        _ => sliding_window.filter(|_| use_sliding_window != Some(false)),
+    }
+}
+
 pub fn attend(
     q: &Tensor,
     k: &Tensor,

@@ -67,6 +67,8 @@ pub struct TpShape {
 pub enum TpError {
     #[error("tp must be at least 1, got 0")]
     Zero,
+    #[error("the model's attention head counts are unknown, so it cannot be split")]
+    UnknownHeads,
     #[error("tp {tp} does not divide num_attention_heads {heads}")]
     Heads { tp: usize, heads: usize },
     #[error(
@@ -84,6 +86,9 @@ impl TpShape {
     pub fn check(&self, tp: usize) -> Result<(), TpError> {
         if tp == 0 {
             return Err(TpError::Zero);
+        }
+        if self.heads == 0 || self.kv_heads == 0 {
+            return Err(TpError::UnknownHeads);
         }
         if !self.heads.is_multiple_of(tp) {
             return Err(TpError::Heads {

@@ -126,9 +126,7 @@ impl Http {
                             kind,
                         });
                     }
-                    let wait = after.unwrap_or_else(|| {
-                        (self.backoff * 2u32.saturating_pow(attempt)).min(Duration::from_secs(30))
-                    });
+                    let wait = after.unwrap_or_else(|| backoff(self.backoff, attempt));
                     tracing::debug!("{path}: {why}; retrying in {wait:?}");
                     tokio::time::sleep(wait).await;
                     attempt += 1;
@@ -136,6 +134,14 @@ impl Http {
             }
         }
     }
+}
+
+/// The wait before retry `attempt` (0-based) when the server named none: exponential from
+/// `base`, at most 30 s, with "equal jitter" (a random half of it) so that many clients that
+/// failed together do not retry together.
+fn backoff(base: Duration, attempt: u32) -> Duration {
+    let full = (base * 2u32.saturating_pow(attempt)).min(Duration::from_secs(30));
+    full / 2 + full.mul_f64(rand::random::<f64>() / 2.0)
 }
 
 /// What one attempt came to. `endpoint` names the URL in errors.
@@ -256,6 +262,28 @@ async fn read_stream(
                 out.finish_reason = Some(f.to_string());
                 out.stop_reason = choice.get("stop_reason").cloned();
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_is_capped_and_jittered() {
+        let base = Duration::from_millis(100);
+        for attempt in 0..12 {
+            let full = (base * 2u32.pow(attempt)).min(Duration::from_secs(30));
+            let waits: Vec<Duration> = (0..50).map(|_| backoff(base, attempt)).collect();
+            assert!(
+                waits.iter().all(|w| *w >= full / 2 && *w <= full),
+                "{attempt}: {waits:?}"
+            );
+            assert!(
+                waits.iter().any(|w| *w != waits[0]),
+                "no jitter at {attempt}"
+            );
         }
     }
 }

@@ -124,20 +124,6 @@ impl CatalogError {
             message: strip_position(&err.to_string()),
         }
     }
-
-    /// The position this error points at, when it has one.
-    pub fn loc(&self) -> Option<&Loc> {
-        match self {
-            CatalogError::Syntax { at, .. }
-            | CatalogError::Invalid { at, .. }
-            | CatalogError::UnknownRef { at, .. }
-            | CatalogError::Data { at, .. } => Some(at),
-            CatalogError::Duplicate { second, .. } => Some(second),
-            CatalogError::Io { .. }
-            | CatalogError::NoSuchDir(_)
-            | CatalogError::UnknownName { .. } => None,
-        }
-    }
 }
 
 /// Drop a trailing " at line N column M" that the parsers append (the `Loc` carries it).

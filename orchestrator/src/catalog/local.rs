@@ -6,6 +6,8 @@
 //! safetensors headers (exact weight bytes and parameter count; sharded checkpoints through
 //! `model.safetensors.index.json`). Tensor data is never read, and header lengths are bounded.
 
+use assay_engines::hub_cache;
+
 use super::LocalCheckpoint;
 use super::models::{ArchInput, check_arch};
 use super::types::{Arch, Model};
@@ -35,16 +37,9 @@ pub enum LocalError {
     NoWeights(String),
 }
 
-/// The Hugging Face hub cache directory, from the environment.
+/// The Hugging Face hub cache directory, from the environment (see `assay_engines::hub_cache`).
 pub fn hub_cache_dir() -> Option<PathBuf> {
-    let var = |k: &str| {
-        std::env::var_os(k)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    };
-    var("HF_HUB_CACHE")
-        .or_else(|| var("HF_HOME").map(|h| h.join("hub")))
-        .or_else(|| var("HOME").map(|h| h.join(".cache/huggingface/hub")))
+    hub_cache::root()
 }
 
 /// The directory holding `model`'s files, if present: its `path`, else its cache snapshot.
@@ -60,26 +55,16 @@ pub fn checkpoint_dir_in(model: &Model, hub_cache: Option<&Path>) -> Option<Path
         return Some(path.clone());
     }
     let repo = model.hf_repo.as_ref()?;
-    let repo_dir = hub_cache?.join(format!("models--{}", repo.replace('/', "--")));
+    let repo_dir = hub_cache::repo_dir(hub_cache?, hub_cache::RepoKind::Model, repo);
     snapshot_dir(&repo_dir, &model.revision)
 }
 
-/// `snapshots/<revision>` directly (a commit), or through `refs/<revision>` (a branch or tag).
+/// The snapshot `revision` names (see `assay_engines::hub_cache::snapshot`), when it holds a
+/// checkpoint (`config.json`).
 pub fn snapshot_dir(repo_dir: &Path, revision: &str) -> Option<PathBuf> {
-    if revision.contains("..") || revision.starts_with('/') {
-        return None;
-    }
-    let direct = repo_dir.join("snapshots").join(revision);
-    if direct.join("config.json").is_file() {
-        return Some(direct);
-    }
-    let commit = std::fs::read_to_string(repo_dir.join("refs").join(revision)).ok()?;
-    let commit = commit.trim();
-    if commit.is_empty() || !commit.chars().all(|c| c.is_ascii_alphanumeric()) {
-        return None;
-    }
-    let dir = repo_dir.join("snapshots").join(commit);
-    dir.join("config.json").is_file().then_some(dir)
+    hub_cache::snapshot(repo_dir, Some(revision))
+        .ok()
+        .filter(|dir| dir.join("config.json").is_file())
 }
 
 /// `model`'s local checkpoint: `Ok(None)` when absent, an error when present but unusable.
@@ -174,12 +159,16 @@ pub fn parse_config(bytes: &[u8], fallback: &Arch) -> Result<ArchInput, String> 
         num(keys)?.ok_or_else(|| format!("has no `{}`", keys[0]))
     };
     let layers = required(&["num_hidden_layers", "n_layer"])?;
-    let uses_window = !matches!(cfg.get("use_sliding_window"), Some(Value::Bool(false)));
-    let sliding_window = if uses_window {
-        num(&["sliding_window"])?
-    } else {
-        None
+    let use_sliding_window = match cfg.get("use_sliding_window") {
+        Some(Value::Bool(b)) => Some(*b),
+        _ => None,
     };
+    let sliding_window = assay_engines::models::sliding_window(
+        &architecture,
+        use_sliding_window,
+        num(&["sliding_window"])?.map(|w| usize::try_from(w).unwrap_or(usize::MAX)),
+    )
+    .map(|w| w as u64);
     let experts = num(&["num_local_experts", "num_experts"])?;
     let experts_per_token = num(&["num_experts_per_tok"])?;
     let (experts, experts_per_token) = match (experts, experts_per_token) {

@@ -224,6 +224,15 @@ fn config_variants() -> Result<(), String> {
         "max_position_embeddings": 32, "sliding_window": 4096, "use_sliding_window": false}"#;
     let a = check_arch(&parse_config(qwen.as_bytes(), &fallback())?).map_err(|e| e.message)?;
     assert_eq!(a.sliding_window, None);
+    // Without `use_sliding_window`, Qwen2 has no window (transformers' default), as the
+    // engine loads it; Mistral has one.
+    let qwen_default = qwen.replace(r#", "use_sliding_window": false"#, "");
+    let a =
+        check_arch(&parse_config(qwen_default.as_bytes(), &fallback())?).map_err(|e| e.message)?;
+    assert_eq!(a.sliding_window, None);
+    let mistral = qwen_default.replace("Qwen2ForCausalLM", "MistralForCausalLM");
+    let a = check_arch(&parse_config(mistral.as_bytes(), &fallback())?).map_err(|e| e.message)?;
+    assert_eq!(a.sliding_window.map(|w| w.0), Some(4096));
     let phi = r#"{"num_hidden_layers": 2, "hidden_size": 64, "num_attention_heads": 4,
         "num_key_value_heads": null, "vocab_size": 9}"#;
     let a = check_arch(&parse_config(phi.as_bytes(), &fallback())?).map_err(|e| e.message)?;

@@ -95,15 +95,6 @@ impl Catalog {
             .filter_map(|id| self.models.get(id))
             .collect()
     }
-
-    /// The datasets of `category`, in its order.
-    pub fn datasets_of(&self, category: &Category) -> Vec<&Dataset> {
-        category
-            .datasets
-            .iter()
-            .filter_map(|n| self.datasets.get(n))
-            .collect()
-    }
 }
 
 /// Too few rows to draw `num_fewshot` examples: from `fewshot_split`, or else from the test

@@ -3,6 +3,8 @@
 //! Built once from the raw files by `catalog::load`; nothing optional is left that a consumer
 //! would have to default again, and every number has been range-checked.
 
+use assay_engines::parallel::{TpError, TpShape, kv_head_range};
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -40,6 +42,30 @@ pub struct Arch {
 }
 
 impl Arch {
+    /// The numbers a tensor-parallel split depends on; the rule itself is the engines'
+    /// ([`TpShape::check`]), so the planner and the engines agree on every degree.
+    pub fn tp_shape(&self) -> TpShape {
+        let n = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
+        TpShape {
+            heads: n(self.heads),
+            kv_heads: n(self.kv_heads),
+            intermediate: n(self.intermediate),
+        }
+    }
+
+    /// Whether `tp` ranks can split this model, and if not why (with the numbers).
+    pub fn check_tp(&self, tp: u64) -> Result<(), TpError> {
+        self.tp_shape()
+            .check(usize::try_from(tp).unwrap_or(usize::MAX))
+    }
+
+    /// kv heads each of `tp` ranks holds: divided by tp, or one (replicated) when tp is a
+    /// multiple of them (the engines' [`kv_head_range`]).
+    pub fn kv_heads_per_rank(&self, tp: u64) -> u64 {
+        let tp = usize::try_from(tp.max(1)).unwrap_or(usize::MAX);
+        kv_head_range(usize::try_from(self.kv_heads).unwrap_or(0), 0, tp).1 as u64
+    }
+
     /// An architecture known by name only (every number 0), until a `config.json` or a
     /// server tells more.
     pub fn unknown(architecture: impl Into<String>) -> Arch {

@@ -237,26 +237,19 @@ pub fn csv_record(r: &HistoryRow) -> Vec<String> {
     ]
 }
 
-/// RFC 4180 text: fields with a comma, quote or line break are quoted, quotes doubled.
+/// RFC 4180 text (through the `csv` crate): fields with a comma, quote or line break are
+/// quoted, quotes doubled; lines end with `\n`.
 pub fn to_csv(header: &[&str], records: &[Vec<String>]) -> String {
-    let field = |f: &str| {
-        if f.contains([',', '"', '\n', '\r']) {
-            format!("\"{}\"", f.replace('"', "\"\""))
-        } else {
-            f.to_string()
-        }
-    };
-    let mut out = header
-        .iter()
-        .map(|h| field(h))
-        .collect::<Vec<_>>()
-        .join(",");
-    out.push('\n');
+    let mut w = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_writer(Vec::new());
+    // Writing to memory fails only on invalid UTF-8, which `&str` fields cannot hold.
+    let _ = w.write_record(header);
     for r in records {
-        out.push_str(&r.iter().map(|f| field(f)).collect::<Vec<_>>().join(","));
-        out.push('\n');
+        let _ = w.write_record(r);
     }
-    out
+    let bytes = w.into_inner().unwrap_or_default();
+    String::from_utf8(bytes).unwrap_or_default()
 }
 
 #[cfg(test)]

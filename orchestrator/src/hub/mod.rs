@@ -601,9 +601,9 @@ pub fn is_commit(s: &str) -> bool {
     (s.len() == 40 || s.len() == 64) && s.chars().all(|c| c.is_ascii_hexdigit())
 }
 
-/// The cache directory of a repository: `models--org--name`.
+/// The cache directory of a model repository: `models--org--name`.
 pub fn repo_dir(cache: &Path, repo: &str) -> PathBuf {
-    cache.join(format!("models--{}", repo.replace('/', "--")))
+    assay_engines::hub_cache::repo_dir(cache, assay_engines::hub_cache::RepoKind::Model, repo)
 }
 
 /// An etag header value without `W/` and quotes.

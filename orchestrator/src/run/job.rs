@@ -157,14 +157,7 @@ pub async fn run_job(env: Arc<RunEnv>, spec: JobSpec) -> JobReport {
         let tokens = (t.prefill_tokens + t.decode_tokens) as f64;
         report.tokens_per_s = (secs > 0.0).then(|| tokens / secs);
     }
-    // A local engine counts every token it computes: samples that came back without one
-    // token computed are not results, whatever they say.
-    let no_compute = !remote
-        && stats.done > stats.failed
-        && stats
-            .telemetry
-            .as_ref()
-            .is_some_and(|t| t.prefill_tokens + t.decode_tokens == 0);
+    let no_compute = computed_nothing(remote, &stats);
     if no_compute {
         report.fail(format!(
             "no compute done: the engine returned {} samples but processed no tokens; nothing was scored",
@@ -194,6 +187,19 @@ pub async fn run_job(env: Arc<RunEnv>, spec: JobSpec) -> JobReport {
     };
     finish(&env, job_id, &mut report, summary, t0).await;
     report
+}
+
+/// Whether the job's samples came back without the engine computing anything. A local engine
+/// counts every token it computes, so samples that succeeded with no token processed are not
+/// results, whatever they say. (A server reports tokens only when it sends usage, so remote
+/// jobs are not judged this way.)
+fn computed_nothing(remote: bool, stats: &Stats) -> bool {
+    !remote
+        && stats.done > stats.failed
+        && stats
+            .telemetry
+            .as_ref()
+            .is_some_and(|t| t.prefill_tokens + t.decode_tokens == 0)
 }
 
 async fn job_row(env: &RunEnv, spec: &JobSpec) -> Result<i64, crate::store::StoreError> {
@@ -399,16 +405,17 @@ async fn start_workers(
                 report.dtype = info.dtype.clone();
                 workers.push(w);
             }
-            Ok(FromWorker::Failed { error, oom }) => {
-                let what = if oom {
+            Ok(FromWorker::Failed(failure)) => {
+                let what = if failure.kind == assay_engines::FailureKind::OutOfMemory {
                     "out of memory loading"
                 } else {
                     "cannot load"
                 };
                 return Err(format!(
-                    "{what} {} on {}: {error}",
+                    "{what} {} on {}: {}",
                     spec.model.id,
-                    devices.join(",")
+                    devices.join(","),
+                    failure.message
                 ));
             }
             Ok(other) => return Err(format!("worker answered the load with {other:?}")),
@@ -619,7 +626,7 @@ async fn replica(
                 stats.telemetry = Some(*telemetry);
                 outcomes
             }
-            Ok(FromWorker::Failed { error, .. }) => return (None, stats, Some(error)),
+            Ok(FromWorker::Failed(failure)) => return (None, stats, Some(failure.message)),
             Ok(other) => {
                 return (
                     None,
@@ -857,5 +864,93 @@ fn job_stats(env: &RunEnv, job_id: i64, report: &JobReport) -> JobStats {
         detail: t
             .and_then(|t| serde_json::to_value(t).ok())
             .unwrap_or(serde_json::Value::Null),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::store::SampleRow;
+    use assay_engines::{Failure, FailureKind};
+    use std::collections::BTreeMap;
+
+    fn stats(done: u64, failed: u64, tokens: Option<usize>) -> Stats {
+        Stats {
+            done,
+            failed,
+            telemetry: tokens.map(|n| EngineTelemetry {
+                prefill_tokens: n,
+                ..EngineTelemetry::default()
+            }),
+            ..Stats::default()
+        }
+    }
+
+    #[test]
+    fn samples_without_a_token_computed_are_not_results() {
+        assert!(computed_nothing(false, &stats(4, 0, Some(0))));
+        assert!(!computed_nothing(false, &stats(4, 0, Some(12))));
+        // Every sample failed: that is a failure summary's business, not this.
+        assert!(!computed_nothing(false, &stats(4, 4, Some(0))));
+        // A server that sends no usage reports no tokens.
+        assert!(!computed_nothing(true, &stats(4, 0, Some(0))));
+        assert!(!computed_nothing(false, &stats(0, 0, None)));
+    }
+
+    fn row(failure: Option<FailureKind>) -> SampleRow {
+        let mut r = SampleRow {
+            job_id: 1,
+            sample_hash: "h".into(),
+            dataset: "d".into(),
+            dataset_hash: "x".into(),
+            item_index: 0,
+            repeat_index: 0,
+            prompt_hash: "p".into(),
+            target: None,
+            output: None,
+            filtered: BTreeMap::new(),
+            loglikelihoods: None,
+            scores: BTreeMap::new(),
+            error: None,
+            error_kind: None,
+            latency_ms: None,
+            prompt_tokens: None,
+            output_tokens: None,
+        };
+        if let Some(k) = failure {
+            r.fail(Failure::new(k, format!("{k} happened")));
+        }
+        r
+    }
+
+    #[test]
+    fn a_dataset_is_given_up_only_after_repeatable_failures_and_no_success() {
+        let mut t = Tally::default();
+        let http = || row(Some(FailureKind::Http(400)));
+        assert!(!t.count(&[http(), http(), http(), http()]));
+        // Timeouts may pass: they do not count towards giving up.
+        assert!(!t.count(&vec![row(Some(FailureKind::Timeout)); 8]));
+        assert!(t.count(&[http(), http(), http(), http()]));
+        let why = t.gave_up.clone().unwrap();
+        assert!(why.contains("first 8 samples"), "{why}");
+        assert!(why.contains("http_400: http_400 happened"), "{why}");
+        // Once is enough.
+        assert!(!t.count(&[http()]));
+
+        // One success anywhere and the dataset runs to its end.
+        let mut t = Tally::default();
+        assert!(!t.count(&[row(None)]));
+        assert!(!t.count(&[
+            http(),
+            http(),
+            http(),
+            http(),
+            http(),
+            http(),
+            http(),
+            http(),
+            http()
+        ]));
     }
 }

@@ -83,18 +83,15 @@ pub enum Op {
 pub enum FromWorker {
     Loaded {
         info: Box<EngineInfo>,
-        /// Worker RSS after load.
-        rss_bytes: Option<u64>,
     },
     Results {
         batch: u64,
         outcomes: Vec<Outcome>,
         telemetry: Box<EngineTelemetry>,
-        /// Requests per engine call after any out-of-memory halving.
-        chunk: usize,
     },
-    /// The engine could not load or is unusable. `oom` marks an out-of-memory failure.
-    Failed { error: String, oom: bool },
+    /// The engine could not load or is unusable (its server stopped answering); the kind says
+    /// which (out of memory, unreachable, ...).
+    Failed(Failure),
 }
 
 /// The result of one work item.
@@ -155,14 +152,17 @@ mod tests {
             }
             other => panic!("unexpected {other:?}"),
         }
-        let back = FromWorker::Failed {
-            error: "CUDA_ERROR_OUT_OF_MEMORY".into(),
-            oom: true,
-        };
+        let back = FromWorker::Failed(Failure::new(
+            FailureKind::OutOfMemory,
+            "CUDA_ERROR_OUT_OF_MEMORY",
+        ));
         let line = serde_json::to_string(&back).unwrap();
         assert!(matches!(
             serde_json::from_str::<FromWorker>(&line).unwrap(),
-            FromWorker::Failed { oom: true, .. }
+            FromWorker::Failed(Failure {
+                kind: FailureKind::OutOfMemory,
+                ..
+            })
         ));
     }
 

@@ -10,8 +10,8 @@
 use super::protocol::{EngineKind, FromWorker, Op, Outcome, ToWorker, WorkItem, is_oom};
 use crate::tasks::Prompt;
 use assay_engines::{
-    ChatMessage, DeviceSpec, Engine, EngineError, FailureKind, GenerateRequest, LoadOptions,
-    LoglikelihoodRequest, RemoteConfig, RemoteEngine,
+    ChatMessage, DeviceSpec, Engine, EngineError, Failure, FailureKind, GenerateRequest,
+    LoadOptions, LoglikelihoodRequest, RemoteConfig, RemoteEngine,
 };
 use std::io::{BufRead, Write};
 
@@ -58,10 +58,10 @@ pub fn serve() -> std::io::Result<()> {
             Err(e) => {
                 send(
                     &mut out,
-                    &FromWorker::Failed {
-                        error: format!("worker: unreadable message: {e}"),
-                        oom: false,
-                    },
+                    &FromWorker::Failed(Failure::new(
+                        FailureKind::Engine,
+                        format!("worker: unreadable message: {e}"),
+                    )),
                 )?;
                 return Ok(());
             }
@@ -80,18 +80,16 @@ pub fn serve() -> std::io::Result<()> {
                     Ok(e) => {
                         let info = Box::new(e.info().clone());
                         engine = Some(e);
-                        send(
-                            &mut out,
-                            &FromWorker::Loaded {
-                                info,
-                                rss_bytes: assay_engines::telemetry::rss_bytes(),
-                            },
-                        )?;
+                        send(&mut out, &FromWorker::Loaded { info })?;
                     }
                     Err(e) => {
                         let error = e.to_string();
-                        let oom = is_oom(&error);
-                        send(&mut out, &FromWorker::Failed { error, oom })?;
+                        let kind = if is_oom(&error) {
+                            FailureKind::OutOfMemory
+                        } else {
+                            FailureKind::Engine
+                        };
+                        send(&mut out, &FromWorker::Failed(Failure::new(kind, error)))?;
                         return Ok(());
                     }
                 }
@@ -100,19 +98,19 @@ pub fn serve() -> std::io::Result<()> {
                 let Some(e) = engine.as_mut() else {
                     send(
                         &mut out,
-                        &FromWorker::Failed {
-                            error: "worker: batch before the model was loaded".into(),
-                            oom: false,
-                        },
+                        &FromWorker::Failed(Failure::new(
+                            FailureKind::Engine,
+                            "worker: batch before the model was loaded",
+                        )),
                     )?;
                     return Ok(());
                 };
                 let outcomes = run_items(e.as_mut(), &items, &mut chunk);
-                if let Some(error) = server_gone(kind_loaded, &outcomes) {
+                if let Some(failure) = server_gone(kind_loaded, &outcomes) {
                     // Every request of the batch exhausted its retries: the server is down or
                     // unreachable. Failing the job now keeps what is committed and lets
                     // `--resume` continue, instead of failing every remaining sample slowly.
-                    send(&mut out, &FromWorker::Failed { error, oom: false })?;
+                    send(&mut out, &FromWorker::Failed(failure))?;
                     return Ok(());
                 }
                 send(
@@ -121,7 +119,6 @@ pub fn serve() -> std::io::Result<()> {
                         batch,
                         outcomes,
                         telemetry: Box::new(e.telemetry()),
-                        chunk,
                     },
                 )?;
             }
@@ -147,7 +144,7 @@ fn ignore_stop_signals() {
 
 /// For a remote engine: the error that ends the job when every request of a batch gave up
 /// after its retries (connection refused, timeouts, 429/5xx throughout).
-fn server_gone(kind: EngineKind, outcomes: &[Outcome]) -> Option<String> {
+fn server_gone(kind: EngineKind, outcomes: &[Outcome]) -> Option<Failure> {
     if kind != EngineKind::Remote || outcomes.is_empty() {
         return None;
     }
@@ -155,15 +152,19 @@ fn server_gone(kind: EngineKind, outcomes: &[Outcome]) -> Option<String> {
     for o in outcomes {
         match o.failure() {
             Some(f) if f.kind.is_server_gone() => {
-                first.get_or_insert(&f.message);
+                first.get_or_insert(f);
             }
             _ => return None,
         }
     }
-    first.map(|m| {
-        format!(
-            "the server stopped answering ({} requests in a row failed after retries): {m}",
-            outcomes.len()
+    first.map(|f: &Failure| {
+        Failure::new(
+            f.kind,
+            format!(
+                "the server stopped answering ({} requests in a row failed after retries): {}",
+                outcomes.len(),
+                f.message
+            ),
         )
     })
 }

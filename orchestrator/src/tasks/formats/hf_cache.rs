@@ -1,14 +1,15 @@
 //! Hugging Face datasets found in the local hub cache (no download).
 //!
-//! The cache root is `$HF_HUB_CACHE`, else `$HF_HOME/hub`, else `~/.cache/huggingface/hub`
-//! (as for models). A dataset `org/name` lives in `datasets--org--name/snapshots/<commit>/`;
-//! the revision (default `main`) is a commit directory or resolves through `refs/<revision>`,
-//! and a cache with a single snapshot uses it. Its `.parquet` files (at any depth) give the
+//! The cache layout is `assay_engines::hub_cache`'s, as for models: a dataset `org/name` lives
+//! in `datasets--org--name/snapshots/<commit>/`; a revision resolves through `refs/<revision>`
+//! or names a commit, and with none `refs/main` or a single snapshot is used. Its `.parquet` files (at any depth) give the
 //! splits: the file name up to its first `-` (`test-00000-of-00001.parquet`,
 //! `data/test-*.parquet`), or the parent directory for purely numbered files
 //! (`<config>/test/0000.parquet`, the `refs/convert/parquet` layout). With a config name
 //! (`hf_config`, lm-eval's `dataset_name`) only files under a directory of that name count.
 //! A split in several shards is refused with the list of shards (one file per split).
+
+use assay_engines::hub_cache;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -18,7 +19,7 @@ pub type Splits = BTreeMap<String, PathBuf>;
 
 /// Resolve `repo` (`org/name`, an `hf://` prefix allowed) in the cache of the environment.
 pub fn resolve(repo: &str, config: Option<&str>, revision: Option<&str>) -> Result<Splits, String> {
-    let hub = crate::catalog::local::hub_cache_dir().ok_or_else(|| {
+    let hub = hub_cache::root().ok_or_else(|| {
         "no Hugging Face cache directory (set HF_HUB_CACHE or HF_HOME)".to_string()
     })?;
     resolve_in(&hub, repo, config, revision)
@@ -56,14 +57,15 @@ pub fn resolve_in(
     let id = repo_id(repo).ok_or_else(|| {
         format!("`{repo}` is not a Hugging Face dataset id (expected `org/name`)")
     })?;
-    let repo_dir = hub.join(format!("datasets--{}", id.replace('/', "--")));
+    let repo_dir = hub_cache::repo_dir(hub, hub_cache::RepoKind::Dataset, id);
     if !repo_dir.is_dir() {
         return Err(format!(
             "Hugging Face dataset `{id}` is not in the local cache (looked for {}); download it first, e.g. `huggingface-cli download --repo-type dataset {id}`",
             repo_dir.display()
         ));
     }
-    let snapshot = snapshot(&repo_dir, revision.unwrap_or("main"))?;
+    let snapshot = hub_cache::snapshot(&repo_dir, revision)
+        .map_err(|e| format!("Hugging Face dataset `{id}`: {e}"))?;
     let mut files = Vec::new();
     collect_parquet(&snapshot, 0, &mut files);
     files.sort();
@@ -131,46 +133,6 @@ pub fn resolve_in(
         out.insert(split, list[0].clone());
     }
     Ok(out)
-}
-
-fn snapshot(repo_dir: &Path, revision: &str) -> Result<PathBuf, String> {
-    let snapshots = repo_dir.join("snapshots");
-    let safe = !revision.is_empty() && !revision.contains("..") && !revision.contains('/');
-    if safe {
-        let direct = snapshots.join(revision);
-        if direct.is_dir() {
-            return Ok(direct);
-        }
-        if let Ok(commit) = std::fs::read_to_string(repo_dir.join("refs").join(revision)) {
-            let commit = commit.trim();
-            if !commit.is_empty() && commit.chars().all(|c| c.is_ascii_alphanumeric()) {
-                let dir = snapshots.join(commit);
-                if dir.is_dir() {
-                    return Ok(dir);
-                }
-            }
-        }
-    }
-    let all: Vec<PathBuf> = std::fs::read_dir(&snapshots)
-        .map(|rd| {
-            rd.filter_map(Result::ok)
-                .map(|e| e.path())
-                .filter(|p| p.is_dir())
-                .collect()
-        })
-        .unwrap_or_default();
-    match all.as_slice() {
-        [one] => Ok(one.clone()),
-        [] => Err(format!(
-            "{}: no snapshots in the cache",
-            snapshots.display()
-        )),
-        _ => Err(format!(
-            "{}: revision `{revision}` not found among {} snapshots; name a commit",
-            snapshots.display(),
-            all.len()
-        )),
-    }
 }
 
 fn collect_parquet(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
