@@ -33,6 +33,18 @@ pub enum FailureKind {
 }
 
 impl FailureKind {
+    /// Every kind but [`FailureKind::Http`] (which carries its status).
+    pub const NAMED: [FailureKind; 8] = [
+        FailureKind::Timeout,
+        FailureKind::Unreachable,
+        FailureKind::ContextOverflow,
+        FailureKind::InvalidRequest,
+        FailureKind::OutOfMemory,
+        FailureKind::Engine,
+        FailureKind::Sandbox,
+        FailureKind::Scoring,
+    ];
+
     /// The stored and printed name: `http_400`, `timeout`, `context_overflow`, ...
     pub fn label(self) -> String {
         match self {
@@ -60,18 +72,7 @@ impl FailureKind {
         if let Some(code) = label.strip_prefix("http_") {
             return code.parse().ok().map(FailureKind::Http);
         }
-        [
-            FailureKind::Timeout,
-            FailureKind::Unreachable,
-            FailureKind::ContextOverflow,
-            FailureKind::InvalidRequest,
-            FailureKind::OutOfMemory,
-            FailureKind::Engine,
-            FailureKind::Sandbox,
-            FailureKind::Scoring,
-        ]
-        .into_iter()
-        .find(|k| k.fixed_label() == label)
+        Self::NAMED.into_iter().find(|k| k.fixed_label() == label)
     }
 
     /// Whether sending the same request again can be expected to fail the same way: the
@@ -164,18 +165,8 @@ mod tests {
 
     #[test]
     fn labels_round_trip() {
-        for k in [
-            FailureKind::Http(400),
-            FailureKind::Http(503),
-            FailureKind::Timeout,
-            FailureKind::Unreachable,
-            FailureKind::ContextOverflow,
-            FailureKind::InvalidRequest,
-            FailureKind::OutOfMemory,
-            FailureKind::Engine,
-            FailureKind::Sandbox,
-            FailureKind::Scoring,
-        ] {
+        let http = [FailureKind::Http(400), FailureKind::Http(503)];
+        for k in http.into_iter().chain(FailureKind::NAMED) {
             assert_eq!(FailureKind::parse(&k.label()), Some(k), "{k}");
         }
         assert_eq!(FailureKind::Http(400).label(), "http_400");

@@ -754,48 +754,6 @@ fn sample_keys_lenient(db: &Path) -> usize {
     })
 }
 
-#[test]
-fn ctrl_c_commits_marks_interrupted_and_says_how_to_resume() {
-    let home = tempfile::tempdir().unwrap();
-    let db = home.path().join("i.db");
-    let child = command(
-        home.path(),
-        &db,
-        &["run", "demo", "--limit", "20", "--batch-size", "1"],
-    )
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
-    wait_for_rows(&db, 3);
-    // SAFETY: kill(2) on a child we started and have not waited for.
-    let rc = unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    assert_eq!(rc, 0);
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(130), "{stderr}");
-    let resume = format!("assay run --resume 1 --db {}", db.display());
-    assert!(stderr.contains(&resume), "{stderr}");
-    let status = rt().block_on(async {
-        let store = SqliteStore::open(&db).await.unwrap();
-        let run = store.run(1).await.unwrap();
-        store.close().await;
-        run.status
-    });
-    assert_eq!(status.as_str(), "interrupted");
-    let kept = sample_keys(&db, 1).len();
-    assert!((3..60).contains(&kept), "{kept}");
-
-    let resumed = output(command(
-        home.path(),
-        &db,
-        &["--json", "run", "--resume", "1"],
-    ));
-    assert_eq!(resumed.code, 0, "{}", resumed.stderr);
-    assert_eq!(json(&resumed)["status"], "completed");
-    assert_eq!(sample_keys(&db, 1).len(), 60);
-}
-
 /// The processes of a run: the parent and its workers.
 fn process_tree(pid: u32) -> Vec<i32> {
     let mut out = vec![pid as i32];
@@ -811,12 +769,13 @@ fn process_tree(pid: u32) -> Vec<i32> {
     out
 }
 
-/// SIGTERM (docker, systemd, Slurm, Kubernetes) and SIGHUP stop a run like Ctrl-C, even when
-/// they reach the workers too: the batch in flight is committed, the run and its job are
-/// marked for resuming, the resume command is printed, and the resume completes the run.
+/// Ctrl-C (SIGINT), SIGTERM (docker, systemd, Slurm, Kubernetes) and SIGHUP stop a run the
+/// same way, even when they reach the workers too: the batch in flight is committed, the run
+/// and its job are marked for resuming, the resume command is printed, and the resume
+/// completes the run.
 #[test]
-fn sigterm_and_sighup_stop_like_ctrl_c() {
-    for sig in [libc::SIGTERM, libc::SIGHUP] {
+fn stop_signals_commit_mark_interrupted_and_say_how_to_resume() {
+    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
         let home = tempfile::tempdir().unwrap();
         let db = home.path().join("t.db");
         let child = command(

@@ -192,23 +192,10 @@ mod tests {
 
     fn row(item: &Item, completion: &str) -> SampleRow {
         SampleRow {
-            job_id: 1,
             sample_hash: format!("h{}", item.index),
-            dataset: "code_generation".into(),
-            dataset_hash: "d".into(),
-            item_index: item.index as i64,
-            repeat_index: 0,
-            prompt_hash: "p".into(),
             target: Some(item.gold_text.clone()),
             output: Some(completion.into()),
-            filtered: BTreeMap::new(),
-            loglikelihoods: None,
-            scores: BTreeMap::new(),
-            error: None,
-            error_kind: None,
-            latency_ms: None,
-            prompt_tokens: None,
-            output_tokens: None,
+            ..SampleRow::blank(1, "code_generation", item.index as i64)
         }
     }
 

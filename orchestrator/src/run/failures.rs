@@ -87,25 +87,7 @@ mod tests {
     use assay_engines::Failure;
 
     fn row(i: i64, failure: Option<Failure>) -> SampleRow {
-        let mut r = SampleRow {
-            job_id: 1,
-            sample_hash: format!("h{i}"),
-            dataset: "d".into(),
-            dataset_hash: "x".into(),
-            item_index: i,
-            repeat_index: 0,
-            prompt_hash: "p".into(),
-            target: None,
-            output: None,
-            filtered: BTreeMap::new(),
-            loglikelihoods: None,
-            scores: BTreeMap::new(),
-            error: None,
-            error_kind: None,
-            latency_ms: None,
-            prompt_tokens: None,
-            output_tokens: None,
-        };
+        let mut r = SampleRow::blank(1, "d", i);
         if let Some(f) = failure {
             r.fail(f);
         }

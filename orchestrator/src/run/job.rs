@@ -873,7 +873,6 @@ mod tests {
     use super::*;
     use crate::store::SampleRow;
     use assay_engines::{Failure, FailureKind};
-    use std::collections::BTreeMap;
 
     fn stats(done: u64, failed: u64, tokens: Option<usize>) -> Stats {
         Stats {
@@ -899,25 +898,7 @@ mod tests {
     }
 
     fn row(failure: Option<FailureKind>) -> SampleRow {
-        let mut r = SampleRow {
-            job_id: 1,
-            sample_hash: "h".into(),
-            dataset: "d".into(),
-            dataset_hash: "x".into(),
-            item_index: 0,
-            repeat_index: 0,
-            prompt_hash: "p".into(),
-            target: None,
-            output: None,
-            filtered: BTreeMap::new(),
-            loglikelihoods: None,
-            scores: BTreeMap::new(),
-            error: None,
-            error_kind: None,
-            latency_ms: None,
-            prompt_tokens: None,
-            output_tokens: None,
-        };
+        let mut r = SampleRow::blank(1, "d", 0);
         if let Some(k) = failure {
             r.fail(Failure::new(k, format!("{k} happened")));
         }

@@ -187,23 +187,12 @@ pub fn sample_row(
     outcomes: &[Outcome],
 ) -> SampleRow {
     let mut row = SampleRow {
-        job_id,
         sample_hash: unit.hash.clone(),
-        dataset: dataset.name.clone(),
         dataset_hash: dataset_hash.to_string(),
-        item_index: item.index as i64,
         repeat_index: i64::from(unit.repeat),
         prompt_hash: unit.prompt_hash.clone(),
         target: Some(item.gold_text.clone()),
-        output: None,
-        filtered: BTreeMap::new(),
-        loglikelihoods: None,
-        scores: BTreeMap::new(),
-        error: None,
-        error_kind: None,
-        latency_ms: None,
-        prompt_tokens: None,
-        output_tokens: None,
+        ..SampleRow::blank(job_id, &dataset.name, item.index as i64)
     };
     if let Some(f) = outcomes.iter().find_map(Outcome::failure) {
         row.fail(f.clone());

@@ -188,13 +188,28 @@ impl<'r> Binder<'r> {
         // SAFETY: `SQLITE_STATIC` tells SQLite the bytes stay valid while bound; they are
         // borrowed for `'r`, which outlasts every step of the batch, and each row rebinds every
         // parameter before the next step.
+        unsafe { self.bind_text(v.as_bytes(), ffi::SQLITE_STATIC()) }
+    }
+
+    /// Bind UTF-8 `bytes` to the next parameter.
+    ///
+    /// # Safety
+    /// With `SQLITE_STATIC`, `bytes` must stay valid until the parameter is bound again;
+    /// `SQLITE_TRANSIENT` makes SQLite copy them first.
+    unsafe fn bind_text(
+        &mut self,
+        bytes: &[u8],
+        destructor: ffi::sqlite3_destructor_type,
+    ) -> &mut Self {
+        // SAFETY: `stmt` is a live prepared statement; the lifetime of `bytes` is the caller's
+        // contract above.
         let rc = unsafe {
             ffi::sqlite3_bind_text64(
                 self.stmt,
                 self.next,
-                v.as_ptr().cast(),
-                v.len() as u64,
-                ffi::SQLITE_STATIC(),
+                bytes.as_ptr().cast(),
+                bytes.len() as u64,
+                destructor,
                 ffi::SQLITE_UTF8 as u8,
             )
         };
@@ -214,17 +229,7 @@ impl<'r> Binder<'r> {
             return self.null();
         };
         // SAFETY: `SQLITE_TRANSIENT` makes SQLite copy the bytes before returning.
-        let rc = unsafe {
-            ffi::sqlite3_bind_text64(
-                self.stmt,
-                self.next,
-                v.as_ptr().cast(),
-                v.len() as u64,
-                ffi::SQLITE_TRANSIENT(),
-                ffi::SQLITE_UTF8 as u8,
-            )
-        };
-        self.check(rc)
+        unsafe { self.bind_text(v.as_bytes(), ffi::SQLITE_TRANSIENT()) }
     }
 
     /// A value serialised as JSON (non-finite floats become `null`), copied by SQLite.

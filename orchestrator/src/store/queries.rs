@@ -280,19 +280,6 @@ pub trait Queries: Send + Sync {
 
 fn history_row(row: &SqliteRow) -> Result<HistoryRow, StoreError> {
     Ok(HistoryRow {
-        run_id: row.try_get("run_id")?,
-        run_started_at_ms: row.try_get("run_started_at_ms")?,
-        run_status: status(row.try_get("run_status")?, RunStatus::parse)?,
-        category: row.try_get("category")?,
-        tool_version: row.try_get("tool_version")?,
-        job_id: row.try_get("job_id")?,
-        model: row.try_get("model")?,
-        revision: row.try_get("revision")?,
-        engine: row.try_get("engine")?,
-        dtype: row.try_get("dtype")?,
-        tp: row.try_get("tp")?,
-        job_status: status(row.try_get("job_status")?, JobStatus::parse)?,
-        dataset: row.try_get("dataset")?,
         metric: row.try_get("metric")?,
         filter: row.try_get("filter")?,
         value: row.try_get("value")?,
@@ -302,17 +289,14 @@ fn history_row(row: &SqliteRow) -> Result<HistoryRow, StoreError> {
         n_failed: row.try_get("n_failed")?,
         partial: row.try_get("partial")?,
         higher_is_better: row.try_get("higher_is_better")?,
-        tokens_per_second: row.try_get("tokens_per_second")?,
-        batch_size: row.try_get("batch_size")?,
-        failures: Vec::new(),
+        ..history_head(row)?
     })
 }
 
-/// One failure summary row of [`history_failures_sql`], as the history row it belongs to (no
-/// metric) and its group.
-fn history_failure_row(row: &SqliteRow) -> Result<(HistoryRow, FailureGroup), StoreError> {
-    let group = failure_group(row)?;
-    let h = HistoryRow {
+/// The run, job, dataset and throughput columns of a history row, with no metric (`-`, no
+/// value): what a row of [`history_failures_sql`] is until its failures are attached.
+fn history_head(row: &SqliteRow) -> Result<HistoryRow, StoreError> {
+    Ok(HistoryRow {
         run_id: row.try_get("run_id")?,
         run_started_at_ms: row.try_get("run_started_at_ms")?,
         run_status: status(row.try_get("run_status")?, RunStatus::parse)?,
@@ -338,8 +322,13 @@ fn history_failure_row(row: &SqliteRow) -> Result<(HistoryRow, FailureGroup), St
         tokens_per_second: row.try_get("tokens_per_second")?,
         batch_size: row.try_get("batch_size")?,
         failures: Vec::new(),
-    };
-    Ok((h, group))
+    })
+}
+
+/// One failure summary row of [`history_failures_sql`]: the history row it belongs to (no
+/// metric) and its group.
+fn history_failure_row(row: &SqliteRow) -> Result<(HistoryRow, FailureGroup), StoreError> {
+    Ok((history_head(row)?, failure_group(row)?))
 }
 
 fn failure_group(row: &SqliteRow) -> Result<FailureGroup, StoreError> {

@@ -167,6 +167,30 @@ pub struct SampleRow {
 }
 
 impl SampleRow {
+    /// Item `item_index` of `dataset` in job `job_id`, first repeat, with nothing computed yet
+    /// (no hashes, output, scores or error); callers fill in the rest.
+    pub fn blank(job_id: i64, dataset: &str, item_index: i64) -> SampleRow {
+        SampleRow {
+            job_id,
+            sample_hash: String::new(),
+            dataset: dataset.to_string(),
+            dataset_hash: String::new(),
+            item_index,
+            repeat_index: 0,
+            prompt_hash: String::new(),
+            target: None,
+            output: None,
+            filtered: BTreeMap::new(),
+            loglikelihoods: None,
+            scores: BTreeMap::new(),
+            error: None,
+            error_kind: None,
+            latency_ms: None,
+            prompt_tokens: None,
+            output_tokens: None,
+        }
+    }
+
     /// Mark the sample failed (its scores are dropped: a failed sample scores nothing).
     pub fn fail(&mut self, failure: Failure) {
         self.error = Some(failure.message);
