@@ -682,16 +682,7 @@ fn code_datasets_run_in_the_sandbox_with_code_execution_allowed() {
 fn a_second_ctrl_c_quits_at_once_keeping_committed_rows() {
     let home = tempfile::tempdir().unwrap();
     let db = home.path().join("q.db");
-    let child = command(
-        home.path(),
-        &db,
-        &["run", "demo", "--limit", "20", "--batch-size", "1"],
-    )
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
-    wait_for_rows(&db, 3);
+    let child = demo_under_way(home.path(), &db);
     let pid = child.id() as i32;
     // SAFETY: kill(2) on a child we started and have not waited for.
     unsafe {
@@ -720,6 +711,21 @@ fn a_second_ctrl_c_quits_at_once_keeping_committed_rows() {
         run.status
     });
     assert_eq!(status.as_str(), "interrupted");
+}
+
+/// `assay run demo` (60 samples, one per batch) started, once it has committed 3 samples.
+fn demo_under_way(home: &Path, db: &Path) -> Child {
+    let child = command(
+        home,
+        db,
+        &["run", "demo", "--limit", "20", "--batch-size", "1"],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    wait_for_rows(db, 3);
+    child
 }
 
 /// Wait until the run's jobs hold at least `n` sample rows.
@@ -778,16 +784,7 @@ fn stop_signals_commit_mark_interrupted_and_say_how_to_resume() {
     for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
         let home = tempfile::tempdir().unwrap();
         let db = home.path().join("t.db");
-        let child = command(
-            home.path(),
-            &db,
-            &["run", "demo", "--limit", "20", "--batch-size", "1"],
-        )
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-        wait_for_rows(&db, 3);
+        let child = demo_under_way(home.path(), &db);
         for pid in process_tree(child.id()) {
             // SAFETY: kill(2) on processes of a run this test started.
             unsafe {

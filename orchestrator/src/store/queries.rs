@@ -120,26 +120,11 @@ pub struct ScoreRow {
 /// statistics, started from `aggregates` and sorted every matching row (measured 20-400 ms on
 /// 10,000 runs against under 2 ms this way). The outer index is named with `INDEXED BY`.
 pub fn history_sql(q: &HistoryQuery) -> QueryBuilder<Sqlite> {
-    let mut qb = QueryBuilder::<Sqlite>::new(
-        "SELECT r.id AS run_id, r.started_at_ms AS run_started_at_ms, r.status AS run_status,
-                r.category, r.tool_version, j.id AS job_id, j.model, j.revision, j.engine,
-                j.dtype, j.tp, j.status AS job_status, a.dataset, a.metric, a.filter, a.value,
-                a.stderr, a.n, a.n_scored, a.n_failed, a.partial, a.higher_is_better,
-                s.tokens_per_second, s.batch_size
-         FROM runs r ",
-    );
-    // Pin the outer index: which one SQLite picks without statistics varies between versions.
-    qb.push(match (q.run_id, &q.category) {
-        (Some(_), _) => "",
-        (None, Some(_)) => "INDEXED BY runs_category",
-        (None, None) => "INDEXED BY runs_started_at",
-    });
-    qb.push(
-        "
-         CROSS JOIN jobs j ON j.run_id = r.id
-         CROSS JOIN aggregates a ON a.job_id = j.id
-         LEFT JOIN job_stats s ON s.job_id = j.id
-         WHERE 1 = 1",
+    let mut qb = history_walk(
+        q,
+        "a.dataset, a.metric, a.filter, a.value, a.stderr, a.n, a.n_scored, a.n_failed, \
+         a.partial, a.higher_is_better",
+        "aggregates a",
     );
     push_run_job_filters(&mut qb, q, "a.dataset");
     if let Some(metric) = &q.metric {
@@ -152,6 +137,33 @@ pub fn history_sql(q: &HistoryQuery) -> QueryBuilder<Sqlite> {
     if let Some(limit) = q.limit {
         qb.push(" LIMIT ").push_bind(limit);
     }
+    qb
+}
+
+/// The walk [`history_sql`] describes, over `joined` (a per-job table, aliased) instead of
+/// `aggregates`, selecting its `columns` besides the run's, the job's and its throughput.
+fn history_walk(q: &HistoryQuery, columns: &str, joined: &str) -> QueryBuilder<Sqlite> {
+    let mut qb = QueryBuilder::<Sqlite>::new(format!(
+        "SELECT r.id AS run_id, r.started_at_ms AS run_started_at_ms, r.status AS run_status,
+                r.category, r.tool_version, j.id AS job_id, j.model, j.revision, j.engine,
+                j.dtype, j.tp, j.status AS job_status, {columns},
+                s.tokens_per_second, s.batch_size
+         FROM runs r "
+    ));
+    // Pin the outer index: which one SQLite picks without statistics varies between versions.
+    qb.push(match (q.run_id, &q.category) {
+        (Some(_), _) => "",
+        (None, Some(_)) => "INDEXED BY runs_category",
+        (None, None) => "INDEXED BY runs_started_at",
+    });
+    let alias = joined.rsplit(' ').next().unwrap_or(joined);
+    qb.push(format!(
+        "
+         CROSS JOIN jobs j ON j.run_id = r.id
+         CROSS JOIN {joined} ON {alias}.job_id = j.id
+         LEFT JOIN job_stats s ON s.job_id = j.id
+         WHERE 1 = 1"
+    ));
     qb
 }
 
@@ -182,25 +194,7 @@ fn push_run_job_filters(qb: &mut QueryBuilder<Sqlite>, q: &HistoryQuery, dataset
 /// The SQL of the failure half of [`Queries::history_with_failures`]: the failure summaries of
 /// the jobs a [`HistoryQuery`] selects, in the same walk order as [`history_sql`].
 pub fn history_failures_sql(q: &HistoryQuery) -> QueryBuilder<Sqlite> {
-    let mut qb = QueryBuilder::<Sqlite>::new(
-        "SELECT r.id AS run_id, r.started_at_ms AS run_started_at_ms, r.status AS run_status,
-                r.category, r.tool_version, j.id AS job_id, j.model, j.revision, j.engine,
-                j.dtype, j.tp, j.status AS job_status, f.dataset, f.kind, f.count, f.example,
-                s.tokens_per_second, s.batch_size
-         FROM runs r ",
-    );
-    qb.push(match (q.run_id, &q.category) {
-        (Some(_), _) => "",
-        (None, Some(_)) => "INDEXED BY runs_category",
-        (None, None) => "INDEXED BY runs_started_at",
-    });
-    qb.push(
-        "
-         CROSS JOIN jobs j ON j.run_id = r.id
-         CROSS JOIN failures f ON f.job_id = j.id
-         LEFT JOIN job_stats s ON s.job_id = j.id
-         WHERE 1 = 1",
-    );
+    let mut qb = history_walk(q, "f.dataset, f.kind, f.count, f.example", "failures f");
     push_run_job_filters(&mut qb, q, "f.dataset");
     qb.push(" ORDER BY r.started_at_ms DESC, r.id DESC, j.model, f.dataset, f.count DESC, f.kind");
     if let Some(limit) = q.limit {
