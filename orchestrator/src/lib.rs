@@ -19,6 +19,7 @@ pub mod schedule;
 pub mod serve;
 pub mod sizing;
 pub mod store;
+pub mod suggest;
 pub mod synthetic;
 pub mod tasks;
 pub mod telemetry;

@@ -14,8 +14,10 @@
 //! `2 · active params · tokens`, at `PREFILL_EFFICIENCY` of the device's peak for prefill and
 //! `DECODE_EFFICIENCY_PER_SEQ · batch` (capped at the prefill figure) for decode, which is
 //! memory-bound. Every replica also loads its weights at `LOAD_BYTES_PER_S`.
-use crate::catalog::{Catalog, ChoiceSpec, DataState, Dataset, LocalCheckpoint, Model, OutputType};
-use crate::hardware::{Inventory, Source, spec};
+use crate::catalog::{
+    Catalog, Category, ChoiceSpec, DataState, Dataset, LocalCheckpoint, Model, OutputType,
+};
+use crate::hardware::{Inventory, Source};
 use crate::route::{self, Engine, Route, Subject};
 use crate::schedule::{self, Rates, Slot};
 use crate::sizing::{MemoryNeed, Resolved, Settings, WeightSource};
@@ -44,7 +46,7 @@ pub enum PlanError {
 fn did_you_mean(close: &[String], near: bool) -> String {
     match (close.is_empty(), near) {
         (true, _) => "the catalog has no categories".to_string(),
-        (false, true) => format!("did you mean {}?", close.join(", ")),
+        (false, true) => crate::suggest::did_you_mean(close),
         (false, false) => format!("known categories: {}", close.join(", ")),
     }
 }
@@ -182,6 +184,26 @@ struct Context<'a> {
     scored: Vec<(&'a Dataset, u64)>,
 }
 
+/// The category `name`, or an error with the closest names (every name when none is close).
+/// `plan` and `run` both look categories up here, so a typo gets one answer.
+pub fn find_category<'a>(catalog: &'a Catalog, name: &str) -> Result<&'a Category, PlanError> {
+    catalog.categories.get(name).ok_or_else(|| {
+        let names: Vec<&str> = catalog.categories.keys().map(String::as_str).collect();
+        let close = crate::suggest::closest(name, names.iter().copied(), 3);
+        let near = !close.is_empty();
+        let close = if near {
+            close
+        } else {
+            names.iter().map(|n| n.to_string()).collect()
+        };
+        PlanError::UnknownCategory {
+            name: name.to_string(),
+            close,
+            near,
+        }
+    })
+}
+
 /// Size, route and schedule `req.category`.
 pub fn build(
     catalog: &Catalog,
@@ -190,21 +212,7 @@ pub fn build(
     locate: &dyn Fn(&Model) -> Option<LocalCheckpoint>,
     rates: &dyn Rates,
 ) -> Result<Plan, PlanError> {
-    let category = catalog.categories.get(req.category).ok_or_else(|| {
-        let names: Vec<&str> = catalog.categories.keys().map(String::as_str).collect();
-        let close = spec::closest(req.category, &names, 3);
-        let near = !close.is_empty();
-        let close = if near {
-            close
-        } else {
-            names.iter().map(|n| n.to_string()).collect()
-        };
-        PlanError::UnknownCategory {
-            name: req.category.to_string(),
-            close,
-            near,
-        }
-    })?;
+    let category = find_category(catalog, req.category)?;
     let mut notes = Vec::new();
     let datasets: Vec<DatasetPlan> = category
         .datasets

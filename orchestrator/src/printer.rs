@@ -47,13 +47,26 @@ pub fn human_count(n: u64) -> String {
     scaled(n, 1000.0, &["", "K", "M", "B", "T"])
 }
 
-/// A byte size in binary units: `15.0 GiB`, `512 B`.
-pub fn human_bytes(n: u64) -> String {
-    let s = scaled(n, 1024.0, &["", "Ki", "Mi", "Gi", "Ti", "Pi"]);
-    match s.find(|c: char| c.is_ascii_alphabetic()) {
-        Some(i) => format!("{} {}B", &s[..i], &s[i..]),
-        None => format!("{s} B"),
+/// The one byte formatter: binary units with two decimals (`512 B`, `0.61 MiB`, `17.99 GiB`),
+/// the largest unit that keeps the number at least 1 (MiB below that, so sizes stay
+/// comparable at a glance); negative counts (never meant) print as 0.
+pub fn human_bytes(n: impl TryInto<u64>) -> String {
+    const KIB: f64 = 1024.0;
+    let n: u64 = n.try_into().unwrap_or(0);
+    if n < 1024 * 1024 && n >= 1024 {
+        return format!("{:.2} MiB", n as f64 / (KIB * KIB));
     }
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let units = ["MiB", "GiB", "TiB", "PiB"];
+    let mut value = n as f64 / (KIB * KIB);
+    let mut unit = 0;
+    while value >= KIB && unit + 1 < units.len() {
+        value /= KIB;
+        unit += 1;
+    }
+    format!("{value:.2} {}", units[unit])
 }
 
 fn scaled(n: u64, base: f64, units: &[&str]) -> String {
@@ -147,8 +160,11 @@ mod tests {
         assert_eq!(human_count(999_999), "1.00M");
         assert_eq!(human_count(950), "950");
         assert_eq!(human_count(1_500_000_000_000), "1.50T");
-        assert_eq!(human_bytes(512), "512 B");
-        assert_eq!(human_bytes(16 * 1024 * 1024 * 1024), "16.0 GiB");
+        assert_eq!(human_bytes(512u64), "512 B");
+        assert_eq!(human_bytes(16u64 * 1024 * 1024 * 1024), "16.00 GiB");
+        assert_eq!(human_bytes(640_000u64), "0.61 MiB");
+        assert_eq!(human_bytes(512u64 * 1024 * 1024), "512.00 MiB");
+        assert_eq!(human_bytes(-5i64), "0 B");
     }
 
     #[test]

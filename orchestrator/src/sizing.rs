@@ -319,13 +319,9 @@ pub fn int(n: u64) -> String {
     out
 }
 
-/// Bytes in GiB (or MiB below 1 GiB) with two decimals.
+/// Bytes with two decimals (the one byte formatter, `printer::human_bytes`).
 pub fn gib(bytes: u64) -> String {
-    if bytes >= GIB {
-        format!("{:.2} GiB", bytes as f64 / GIB as f64)
-    } else {
-        format!("{:.2} MiB", bytes as f64 / MIB as f64)
-    }
+    crate::printer::human_bytes(bytes)
 }
 
 #[cfg(test)]

@@ -429,11 +429,11 @@ fn check_metric(
         message,
     };
     if !vocab::METRICS.contains(&m.metric.as_str()) {
-        let near = super::suggest::closest(&m.metric, vocab::METRICS.iter().copied());
+        let near = crate::suggest::closest(&m.metric, vocab::METRICS.iter().copied(), 1);
         let hint = if near.is_empty() {
             String::new()
         } else {
-            format!(" (did you mean `{}`?)", near[0])
+            format!(" ({})", crate::suggest::did_you_mean(&near))
         };
         return Err(invalid(
             "metric",

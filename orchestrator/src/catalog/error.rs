@@ -98,13 +98,9 @@ pub enum CatalogError {
 }
 
 fn suggest_suffix(suggestions: &[String]) -> String {
-    match suggestions {
-        [] => String::new(),
-        [one] => format!("; did you mean `{one}`?"),
-        many => {
-            let names: Vec<String> = many.iter().map(|s| format!("`{s}`")).collect();
-            format!("; did you mean one of {}?", names.join(", "))
-        }
+    match crate::suggest::did_you_mean(suggestions) {
+        hint if hint.is_empty() => hint,
+        hint => format!("; {hint}"),
     }
 }
 

@@ -29,7 +29,6 @@ pub mod models;
 pub mod raw;
 pub mod ready;
 pub mod source;
-pub mod suggest;
 pub mod types;
 pub mod vocab;
 mod yaml;
@@ -134,7 +133,11 @@ fn check_references(
                     at: locator.list_entry("models", id),
                     kind: "model",
                     name: id.clone(),
-                    suggestions: suggest::closest(id, catalog.models.keys().map(String::as_str)),
+                    suggestions: crate::suggest::closest(
+                        id,
+                        catalog.models.keys().map(String::as_str),
+                        3,
+                    ),
                 });
             }
         }
@@ -144,9 +147,10 @@ fn check_references(
                     at: locator.list_entry("datasets", name),
                     kind: "dataset",
                     name: name.clone(),
-                    suggestions: suggest::closest(
+                    suggestions: crate::suggest::closest(
                         name,
                         catalog.datasets.keys().map(String::as_str),
+                        3,
                     ),
                 });
             }

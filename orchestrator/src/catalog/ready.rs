@@ -120,6 +120,6 @@ fn lookup<'a, T>(
     map.get(name).ok_or_else(|| CatalogError::UnknownName {
         kind,
         name: name.to_string(),
-        suggestions: super::suggest::closest(name, map.keys().map(String::as_str)),
+        suggestions: crate::suggest::closest(name, map.keys().map(String::as_str), 3),
     })
 }

@@ -3,7 +3,7 @@
 //! cells; regressions flagged; settings that differ listed first. Exit code 0 either way: a
 //! regression is a finding, not a failure of the command.
 
-use super::history::{lookup, open_store, runtime};
+use super::common::{lookup, open_store, runtime};
 use crate::cli::{CompareArgs, GlobalArgs};
 use crate::error::{EXIT_OK, InputError};
 use crate::history::compare::{Comparison, Options, compare};

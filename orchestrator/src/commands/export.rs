@@ -4,7 +4,7 @@
 //!
 //! A failed run is refused (exit 2) unless `--include-failed`: its scores are not results.
 
-use super::history::{lookup, open_store, runtime};
+use super::common::{lookup, open_store, runtime};
 use crate::cli::{ExportArgs, ExportFormat, GlobalArgs};
 use crate::error::{EXIT_OK, InputError};
 use crate::history::export::{CSV_HEADER, csv_record, lm_eval_json, sanitize, to_csv};

@@ -2,6 +2,7 @@
 pub mod bench;
 pub mod bench_model;
 pub mod categories;
+pub mod common;
 pub mod compare;
 pub mod datasets;
 pub mod download;

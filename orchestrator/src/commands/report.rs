@@ -2,8 +2,8 @@
 //! self-contained page with inline SVG charts (see `history::report`). With `--compare`, the
 //! other run is the baseline: deltas are RUN_ID minus it.
 
+use super::common::{lookup, open_store, runtime};
 use super::export::write;
-use super::history::{lookup, open_store, runtime};
 use crate::cli::{GlobalArgs, ReportArgs};
 use crate::error::EXIT_OK;
 use crate::history::compare::{Correction, Options, compare};

@@ -1,7 +1,7 @@
 //! `assay show RUN_ID`: a run's settings, inventory, jobs (status, error), scores and performance
 //! summary; with `--samples`, one page of a job's per-sample outputs and scores.
 
-use super::history::{lookup, open_store, runtime};
+use super::common::{lookup, open_store, runtime};
 use crate::cli::{GlobalArgs, ShowArgs};
 use crate::error::{EXIT_OK, InputError};
 use crate::history::show::{RunSummary, summary};

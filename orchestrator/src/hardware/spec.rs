@@ -66,7 +66,7 @@ pub enum SpecError {
     Empty,
     #[error("--gpus group `{group}`: {reason}")]
     BadGroup { group: String, reason: String },
-    #[error("--gpus: unknown GPU `{name}`; did you mean {}? (or give a size, e.g. 4x48GB)", .close.join(", "))]
+    #[error("--gpus: unknown GPU `{name}`; {} (or give a size, e.g. 4x48GB)", crate::suggest::did_you_mean(.close))]
     UnknownGpu { name: String, close: Vec<String> },
 }
 
@@ -198,48 +198,12 @@ pub fn kind_for_detected(nvml_name: &str, total_bytes: u64) -> Option<&'static s
 /// Up to three known names closest to `name` (edit distance on normalised keys), else all names.
 pub fn close_names(name: &str) -> Vec<String> {
     let names: Vec<&str> = DEVICES.iter().map(|d| d.name).collect();
-    let close = closest(name, &names, 3);
+    let close = crate::suggest::closest(name, names.iter().copied(), 3);
     if close.is_empty() {
         names.iter().map(|s| s.to_string()).collect()
     } else {
         close
     }
-}
-
-/// The `max` candidates closest to `query` by edit distance (ties by name), within a distance of
-/// a third of the longer key (at least 2), plus any candidate containing the query.
-pub fn closest(query: &str, candidates: &[&str], max: usize) -> Vec<String> {
-    let q = key(query);
-    let mut scored: Vec<(usize, &str)> = candidates
-        .iter()
-        .filter_map(|c| {
-            let k = key(c);
-            let d = edit_distance(&q, &k);
-            let limit = (q.len().max(k.len()) / 3).max(2);
-            (d <= limit || (!q.is_empty() && k.contains(&q))).then_some((d, *c))
-        })
-        .collect();
-    scored.sort();
-    scored
-        .into_iter()
-        .take(max)
-        .map(|(_, c)| c.to_string())
-        .collect()
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
-                .min(prev[j + 1] + 1)
-                .min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }
 
 impl ClusterSpec {

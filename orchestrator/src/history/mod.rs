@@ -54,21 +54,7 @@ pub async fn find_run<S: Store + Queries>(
     }
 }
 
-/// A byte count for people: `1.50 GiB`.
-pub fn human_bytes(bytes: i64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = bytes as f64;
-    let mut unit = 0;
-    while v.abs() >= 1024.0 && unit + 1 < UNITS.len() {
-        v /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{v:.2} {}", UNITS[unit])
-    }
-}
+pub use crate::printer::human_bytes;
 
 /// `0.6250 ± 0.0121`, or the value alone when there is no standard error.
 pub fn value_pm(value: f64, stderr: Option<f64>) -> String {

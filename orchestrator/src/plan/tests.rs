@@ -124,7 +124,7 @@ fn unknown_category_names_close_ones() {
     .unwrap_err();
     let PlanError::UnknownCategory { close, .. } = &err;
     assert_eq!(close, &vec!["reasoning".to_string()]);
-    assert!(err.to_string().contains("did you mean reasoning?"));
+    assert!(err.to_string().contains("did you mean `reasoning`?"));
     let err = build(
         &cat,
         &cluster("1xL4"),

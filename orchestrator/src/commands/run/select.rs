@@ -8,13 +8,8 @@ use super::*;
 /// return its name. The demo model's directory is created here on first use.
 pub(super) fn select(catalog: &mut Catalog, c: &RunConfig) -> Result<String, InputError> {
     let (name, mut models, mut datasets) = if let Some(cat) = &c.category {
-        let Some(category) = catalog.categories.get(cat) else {
-            let names: Vec<&str> = catalog.categories.keys().map(String::as_str).collect();
-            return Err(InputError(format!(
-                "unknown category `{cat}`; known categories: {}",
-                names.join(", ")
-            )));
-        };
+        let category =
+            crate::plan::find_category(catalog, cat).map_err(|e| InputError(e.to_string()))?;
         (
             cat.clone(),
             category.models.clone(),
