@@ -53,13 +53,11 @@ pub fn human_count(n: u64) -> String {
 pub fn human_bytes(n: impl TryInto<u64>) -> String {
     const KIB: f64 = 1024.0;
     let n: u64 = n.try_into().unwrap_or(0);
-    if n < 1024 * 1024 && n >= 1024 {
-        return format!("{:.2} MiB", n as f64 / (KIB * KIB));
-    }
     if n < 1024 {
         return format!("{n} B");
     }
     let units = ["MiB", "GiB", "TiB", "PiB"];
+    // Below 1 MiB the value stays in MiB (`0.61 MiB`).
     let mut value = n as f64 / (KIB * KIB);
     let mut unit = 0;
     while value >= KIB && unit + 1 < units.len() {
