@@ -400,13 +400,14 @@ fn malformed_rows_fail_the_dataset_unless_skipped() {
     assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
     let f = path.display();
     assert!(
-        out.stdout.contains(&format!("{f}:2: invalid JSON")),
+        out.stdout
+            .contains(&format!("{f}:2: row is not valid JSON")),
         "{}",
         out.stdout
     );
     assert!(
         out.stdout
-            .contains(&format!("{f}:4: expected a JSON object")),
+            .contains(&format!("{f}:4: row must be a JSON object")),
         "{}",
         out.stdout
     );

@@ -628,21 +628,21 @@ fn check_data(
 /// Good rows of a `.jsonl` file, and every malformed row as its error message
 /// (`file:line:column: ...`), instead of stopping at the first.
 pub fn scan_jsonl_rows(label: &str, bytes: &[u8]) -> (u64, Vec<String>) {
-    let mut rows = 0;
-    let mut bad = Vec::new();
-    for (i, line) in bytes.split(|b| *b == b'\n').enumerate() {
-        // Each line on its own, so one bad row does not hide the next.
-        if let Err(e) = for_each_row(label, line, |_| rows += 1) {
-            bad.push(match e {
-                CatalogError::Data { mut at, message } => {
-                    at.line = Some(i as u32 + 1);
-                    CatalogError::Data { at, message }.to_string()
-                }
-                other => other.to_string(),
-            });
-        }
+    let parsed = crate::tasks::formats::parse_jsonl(bytes);
+    let bad = parsed
+        .bad
+        .iter()
+        .map(|b| bad_row(label, b).to_string())
+        .collect();
+    (parsed.rows.len() as u64, bad)
+}
+
+/// A malformed row as a catalog error naming file, line and column.
+fn bad_row(label: &str, b: &crate::tasks::rows::BadRow) -> CatalogError {
+    CatalogError::Data {
+        at: Loc::at(label, b.line, b.column),
+        message: b.reason.clone(),
     }
-    (rows, bad)
 }
 
 /// Rows of a data file in any supported format (by extension), checked for `layout`. The first
@@ -675,69 +675,20 @@ pub fn count_rows(
     Ok(parsed.rows.len() as u64)
 }
 
-/// Rows of a `.jsonl` file: each non-blank line must be a JSON object. Errors name file and line.
+/// Rows of a `.jsonl` file: each non-blank line must be a JSON object. Errors name file,
+/// line and column.
 pub fn count_jsonl_rows(label: &str, bytes: &[u8]) -> Result<u64, CatalogError> {
-    let mut rows = 0;
-    for_each_row(label, bytes, |_| rows += 1)?;
-    Ok(rows)
+    parse_jsonl_rows(label, bytes).map(|rows| rows.len() as u64)
 }
 
-/// Parse every row of a `.jsonl` file.
+/// Parse every row of a `.jsonl` file; the first malformed row is an error.
 pub fn parse_jsonl_rows(
     label: &str,
     bytes: &[u8],
 ) -> Result<Vec<serde_json::Map<String, serde_json::Value>>, CatalogError> {
-    let mut rows = Vec::new();
-    for_each_row(label, bytes, |row| rows.push(row))?;
-    Ok(rows)
-}
-
-fn for_each_row(
-    label: &str,
-    bytes: &[u8],
-    mut f: impl FnMut(serde_json::Map<String, serde_json::Value>),
-) -> Result<(), CatalogError> {
-    for (i, line) in bytes.split(|b| *b == b'\n').enumerate() {
-        let line_no = i + 1;
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        let line = if i == 0 {
-            line.strip_prefix("\u{feff}".as_bytes()).unwrap_or(line)
-        } else {
-            line
-        };
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        match serde_json::from_slice::<serde_json::Value>(line) {
-            Ok(serde_json::Value::Object(row)) => f(row),
-            Ok(other) => {
-                let kind = match other {
-                    serde_json::Value::Array(_) => "an array",
-                    serde_json::Value::String(_) => "a string",
-                    serde_json::Value::Number(_) => "a number",
-                    serde_json::Value::Bool(_) => "a boolean",
-                    _ => "null",
-                };
-                return Err(CatalogError::Data {
-                    at: Loc::at(label, line_no, 1),
-                    message: format!("row must be a JSON object, found {kind}"),
-                });
-            }
-            Err(e) => {
-                return Err(CatalogError::Data {
-                    at: Loc::at(label, line_no, e.column().max(1)),
-                    message: format!("row is not valid JSON: {}", strip_json_position(&e)),
-                });
-            }
-        }
+    let parsed = crate::tasks::formats::parse_jsonl(bytes);
+    if let Some(b) = parsed.bad.first() {
+        return Err(bad_row(label, b));
     }
-    Ok(())
-}
-
-fn strip_json_position(e: &serde_json::Error) -> String {
-    let s = e.to_string();
-    match s.rfind(" at line ") {
-        Some(i) => s[..i].to_string(),
-        None => s,
-    }
+    Ok(parsed.rows.into_iter().map(|r| r.fields).collect())
 }

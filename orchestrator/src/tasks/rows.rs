@@ -19,11 +19,23 @@ pub struct Row {
     pub fields: Map<String, Value>,
 }
 
-/// A malformed row: where it is and what is wrong with it.
+/// A malformed row: where it is (line, and column where known, else 1) and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct BadRow {
     pub line: usize,
+    pub column: usize,
     pub reason: String,
+}
+
+impl BadRow {
+    /// A malformed row at `line` (column unknown).
+    pub fn new(line: usize, reason: impl Into<String>) -> BadRow {
+        BadRow {
+            line,
+            column: 1,
+            reason: reason.into(),
+        }
+    }
 }
 
 /// The rows of one split, in file order.
@@ -115,7 +127,7 @@ mod tests {
                 assert!(
                     rows[1]
                         .reason
-                        .contains("expected a JSON object, found an array"),
+                        .contains("row must be a JSON object, found an array"),
                     "{}",
                     rows[1].reason
                 );
@@ -147,7 +159,10 @@ mod tests {
         let bytes = b"{\"q\": \"ok\"}\n{\"q\": \"\xff\xfe\"}\n";
         let err = load_rows(&ds(), "test", bytes, "t/test.jsonl", false).unwrap_err();
         let text = err.to_string();
-        assert!(text.contains("t/test.jsonl:2: not valid UTF-8"), "{text}");
+        assert!(
+            text.contains("t/test.jsonl:2: row is not valid UTF-8"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -366,7 +366,10 @@ fn bad_data_files_fail_with_file_and_line() {
     let ds = dataset_in(dir.path(), MC);
     let err = prepare(&ds, &TaskOptions::default(), &DiskSource).unwrap_err();
     let text = err.to_string();
-    assert!(text.contains("test.jsonl:2: invalid JSON"), "{text}");
+    assert!(
+        text.contains("test.jsonl:2: row is not valid JSON"),
+        "{text}"
+    );
     let p = prepare(
         &ds,
         &TaskOptions {

@@ -74,10 +74,7 @@ pub fn parse(
             Ok(r) => r,
             Err(e) => {
                 let line = e.position().map_or(0, |p| line_of.line(p.byte()));
-                out.bad.push(BadRow {
-                    line,
-                    reason: csv_error(&e),
-                });
+                out.bad.push(BadRow::new(line, csv_error(&e)));
                 // The reader cannot resynchronise after an I/O-level error; stop here.
                 if !matches!(e.kind(), ::csv::ErrorKind::UnequalLengths { .. }) {
                     break;
@@ -90,15 +87,15 @@ pub fn parse(
         }
         let line = record.position().map_or(0, |p| line_of.line(p.byte()));
         if record.len() != header.len() {
-            out.bad.push(BadRow {
+            out.bad.push(BadRow::new(
                 line,
-                reason: format!(
+                format!(
                     "ragged row: {} field(s) where the header has {} ({})",
                     record.len(),
                     header.len(),
                     header.join(", ")
                 ),
-            });
+            ));
             continue;
         }
         let mut fields = Map::new();
@@ -115,7 +112,7 @@ pub fn parse(
             }
         }
         match bad {
-            Some(reason) => out.bad.push(BadRow { line, reason }),
+            Some(reason) => out.bad.push(BadRow::new(line, reason)),
             None => out.rows.push(Row { line, fields }),
         }
     }

@@ -17,7 +17,7 @@ pub fn parse(bytes: &[u8], label: &str) -> Result<Parsed, FileError> {
                 "not valid JSON at line {} column {}: {}",
                 e.line(),
                 e.column(),
-                strip_position(&e.to_string())
+                super::strip_json_position(&e)
             ),
         )
     })?;
@@ -52,18 +52,11 @@ pub fn parse(bytes: &[u8], label: &str) -> Result<Parsed, FileError> {
                 line: i + 1,
                 fields,
             }),
-            other => out.bad.push(BadRow {
-                line: i + 1,
-                reason: format!("expected a JSON object, found {}", json_kind(&other)),
-            }),
+            other => out.bad.push(BadRow::new(
+                i + 1,
+                format!("row must be a JSON object, found {}", json_kind(&other)),
+            )),
         }
     }
     Ok(out)
-}
-
-fn strip_position(s: &str) -> String {
-    match s.rfind(" at line ") {
-        Some(i) => s[..i].to_string(),
-        None => s.to_string(),
-    }
 }

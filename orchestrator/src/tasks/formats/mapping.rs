@@ -138,7 +138,7 @@ pub fn normalize_all(layout: DataLayout, parsed: &mut Parsed, label: &str) {
 /// Check one row of `layout` (from file `label`) and bring it to the layout's canonical shape.
 pub fn normalize(layout: DataLayout, mut row: Row, label: &str) -> Result<Row, BadRow> {
     let line = row.line;
-    let bad = |reason: String| BadRow { line, reason };
+    let bad = |reason: String| BadRow::new(line, reason);
     let text = |fields: &Map<String, Value>, name: &str| -> Result<(), BadRow> {
         match fields.get(name) {
             Some(Value::String(_)) => Ok(()),

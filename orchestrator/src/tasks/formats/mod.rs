@@ -129,8 +129,11 @@ fn format_of(label: &str) -> Result<FileFormat, FileError> {
     })
 }
 
-/// JSON Lines: every non-blank line one object.
-fn parse_jsonl(bytes: &[u8]) -> Parsed {
+/// JSON Lines: every non-blank line one object. The one JSONL reader: the task loader and
+/// the catalog's row counts both read through it, so a bad row reads the same everywhere
+/// (`row is not valid JSON: ...` with its line and column, `row must be a JSON object, found
+/// an array`).
+pub fn parse_jsonl(bytes: &[u8]) -> Parsed {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let mut out = Parsed::default();
     for (i, raw) in bytes.split(|b| *b == b'\n').enumerate() {
@@ -141,7 +144,8 @@ fn parse_jsonl(bytes: &[u8]) -> Parsed {
             Err(e) => {
                 out.bad.push(BadRow {
                     line,
-                    reason: format!("not valid UTF-8 (byte {})", e.valid_up_to() + 1),
+                    column: e.valid_up_to() + 1,
+                    reason: format!("row is not valid UTF-8 (byte {})", e.valid_up_to() + 1),
                 });
                 continue;
             }
@@ -151,17 +155,27 @@ fn parse_jsonl(bytes: &[u8]) -> Parsed {
         }
         match serde_json::from_str::<serde_json::Value>(text) {
             Ok(serde_json::Value::Object(fields)) => out.rows.push(Row { line, fields }),
-            Ok(other) => out.bad.push(BadRow {
+            Ok(other) => out.bad.push(BadRow::new(
                 line,
-                reason: format!("expected a JSON object, found {}", json_kind(&other)),
-            }),
+                format!("row must be a JSON object, found {}", json_kind(&other)),
+            )),
             Err(e) => out.bad.push(BadRow {
                 line,
-                reason: format!("invalid JSON: {e}"),
+                column: e.column().max(1),
+                reason: format!("row is not valid JSON: {}", strip_json_position(&e)),
             }),
         }
     }
     out
+}
+
+/// serde_json's message without its ` at line L column C` tail (callers give the position).
+pub(crate) fn strip_json_position(e: &serde_json::Error) -> String {
+    let s = e.to_string();
+    match s.rfind(" at line ") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
 }
 
 pub(crate) fn json_kind(v: &serde_json::Value) -> &'static str {
