@@ -864,7 +864,7 @@ fn two_runs_writing_one_database_both_succeed() {
 
 #[test]
 fn data_parallel_replicas_share_a_models_samples() {
-    use assay::run::{GenKwargs, JobSpec, RunEnv, RunSettings, job, protocol::EngineKind};
+    use assay::run::{GenKwargs, JobSpec, LocalEngine, Placement, RunEnv, RunSettings, job};
     use std::sync::Arc;
     use std::sync::atomic::AtomicBool;
     let home = tempfile::tempdir().unwrap();
@@ -910,21 +910,21 @@ fn data_parallel_replicas_share_a_models_samples() {
         });
         let spec = JobSpec {
             model,
-            checkpoint: Some(micro()),
+            placement: Placement::Local {
+                engine: LocalEngine::Lightweight,
+                checkpoint: micro(),
+                tp: 1,
+                // Two replicas on the CPU, each its own worker process.
+                replicas: vec![vec!["cpu".into()], vec!["cpu".into()]],
+                gpus: Vec::new(),
+            },
             weights_hash: Some("w".into()),
-            engine: Some(EngineKind::Lightweight),
-            blocked: None,
-            tp: 1,
-            // Two replicas on the CPU, each its own worker process.
-            replicas: vec![vec!["cpu".into()], vec!["cpu".into()]],
-            gpus: Vec::new(),
             load_dtype: None,
             dtype: "f32".into(),
             memory_estimate: 0,
             estimated_s: None,
             datasets: vec![dataset],
             existing_job: None,
-            remote: None,
         };
         let report = job::run_job(env, spec).await;
         store.close().await;

@@ -8,7 +8,7 @@
 use super::child::Worker;
 use super::protocol::{EngineKind, FromWorker, ToWorker};
 use super::score::{self, ModelIdentity, Scorer, Unit};
-use super::{DatasetReport, JobReport, JobSpec, RunEnv, code, failures};
+use super::{DatasetReport, JobReport, JobSpec, Placement, RunEnv, code, failures};
 use crate::catalog::Dataset;
 use crate::sandbox::{ExecutionPolicy, HumanEvalProblem};
 use crate::store::{JobStats, JobStatus, JobUpdate, NewJob, ResumeScope, SampleRow, Store, now_ms};
@@ -62,7 +62,7 @@ pub async fn run_job(env: Arc<RunEnv>, spec: JobSpec) -> JobReport {
             update(JobStatus::Running, Some(now_ms()), None, None, None),
         )
         .await;
-    if let Some(reason) = &spec.blocked {
+    if let Placement::Blocked(reason) = &spec.placement {
         report.fail(reason.clone());
         finish(&env, job_id, &mut report, None, t0).await;
         return report;
@@ -104,14 +104,14 @@ pub async fn run_job(env: Arc<RunEnv>, spec: JobSpec) -> JobReport {
     let mut stats = Stats::default();
     // Datasets whose remaining samples were not attempted, and why (see `GIVE_UP_AFTER`).
     let mut gave_up: Vec<(String, String)> = Vec::new();
-    let remote = spec.engine == Some(EngineKind::Remote);
+    let remote = spec.placement.is_remote();
     if pending > 0 {
         // A remote job's worker is an HTTP client: its memory and CPU say nothing about the
         // model, so nothing local is sampled for it.
         let pids = if remote {
             Arc::new(Mutex::new(Vec::new()))
         } else {
-            let devices: Vec<&crate::hardware::Gpu> = spec.gpus.iter().collect();
+            let devices: Vec<&crate::hardware::Gpu> = spec.gpus().iter().collect();
             let s = Sampler::start(env.store.clone(), env.run_id, job_id, &devices);
             let pids = s.pids.clone();
             sampler = Some(s);
@@ -214,8 +214,8 @@ async fn job_row(env: &RunEnv, spec: &JobSpec) -> Result<i64, crate::store::Stor
             weights_hash: spec.weights_hash.clone(),
             engine: spec.engine_name().to_string(),
             dtype: spec.dtype.clone(),
-            tp: spec.tp.max(1) as i64,
-            devices: spec.gpus.iter().map(|g| i64::from(g.index)).collect(),
+            tp: spec.tp() as i64,
+            devices: spec.gpus().iter().map(|g| i64::from(g.index)).collect(),
             // No estimate (a served model uses no local memory) is stored as none.
             memory_estimate_bytes: (spec.memory_estimate > 0)
                 .then_some(spec.memory_estimate as i64),
@@ -337,7 +337,7 @@ async fn prepare(
 fn chat_prompts(env: &RunEnv, spec: &JobSpec, dataset: &Dataset) -> Result<bool, String> {
     let chat = env.settings.chat.resolve(dataset.chat, spec.model.chat);
     let scores_likelihoods = dataset.output_type != crate::catalog::OutputType::GenerateUntil;
-    if !(chat && scores_likelihoods && spec.engine == Some(EngineKind::Remote)) {
+    if !(chat && scores_likelihoods && spec.placement.is_remote()) {
         return Ok(chat);
     }
     if env.settings.chat == tasks::ChatMode::On {
@@ -358,16 +358,31 @@ async fn start_workers(
     pids: &Arc<Mutex<Vec<u32>>>,
     report: &mut JobReport,
 ) -> Result<Vec<Worker>, String> {
-    let Some(engine) = spec.engine else {
+    let (engine, model, replicas, remote) = match &spec.placement {
+        Placement::Local {
+            checkpoint,
+            replicas,
+            ..
+        } => (
+            spec.placement.engine_kind(),
+            checkpoint.display().to_string(),
+            replicas.clone(),
+            None,
+        ),
+        Placement::Remote(r) => (
+            Some(EngineKind::Remote),
+            format!("{} at {}", r.model, r.base_url),
+            vec![spec.devices()],
+            Some(Box::new(r.clone())),
+        ),
+        Placement::Blocked(reason) => return Err(reason.clone()),
+    };
+    let Some(engine) = engine else {
         return Err("no engine for this job".into());
     };
-    let model = match (&spec.remote, &spec.checkpoint) {
-        (Some(r), _) if engine == EngineKind::Remote => format!("{} at {}", r.model, r.base_url),
-        (_, Some(dir)) => dir.display().to_string(),
-        (_, None) => return Err("no checkpoint on disk".into()),
-    };
+    let tp = spec.tp();
     let mut workers = Vec::new();
-    for devices in &spec.replicas {
+    for devices in &replicas {
         let mut w = Worker::spawn(&env.exe, &env.worker_env).map_err(|e| e.to_string())?;
         if let Ok(mut p) = pids.lock() {
             p.push(w.pid);
@@ -376,9 +391,9 @@ async fn start_workers(
         // Tensor parallelism on the CPU host: the ranks are threads sharing the one CPU slot.
         if engine == EngineKind::TensorParallel
             && specs.iter().all(|d| *d == DeviceSpec::Cpu)
-            && (specs.len() as u64) < spec.tp
+            && (specs.len() as u64) < tp
         {
-            specs = vec![DeviceSpec::Cpu; spec.tp as usize];
+            specs = vec![DeviceSpec::Cpu; tp as usize];
         }
         let options = LoadOptions {
             dtype: spec.load_dtype,
@@ -391,7 +406,7 @@ async fn start_workers(
             engine,
             devices: specs,
             options,
-            remote: spec.remote.clone().map(Box::new),
+            remote: remote.clone(),
         };
         let reply = match w.send(&load).await {
             Ok(()) => w.recv().await,

@@ -69,21 +69,12 @@ pub struct RunEnv {
     pub sandbox: Option<Arc<crate::sandbox::Sandbox>>,
 }
 
-/// One job as planned: a model, its engine and devices, its datasets.
+/// One job as planned: a model, where it runs, its datasets.
 #[derive(Debug, Clone)]
 pub struct JobSpec {
     pub model: Model,
-    pub checkpoint: Option<PathBuf>,
+    pub placement: Placement,
     pub weights_hash: Option<String>,
-    /// `None` when the job cannot run (see `blocked`).
-    pub engine: Option<EngineKind>,
-    /// Why the job cannot run (unplaceable, unsupported architecture).
-    pub blocked: Option<String>,
-    pub tp: u64,
-    /// Device labels (`cpu`, `gpu0`, ...) per replica.
-    pub replicas: Vec<Vec<String>>,
-    /// The job's GPUs (all replicas).
-    pub gpus: Vec<Gpu>,
     /// The dtype the weights are loaded in (`None`: the checkpoint's).
     pub load_dtype: Option<assay_engines::DType>,
     pub dtype: String,
@@ -92,15 +83,81 @@ pub struct JobSpec {
     pub datasets: Vec<Dataset>,
     /// Continue this job (resume of a run) instead of recording a new one.
     pub existing_job: Option<i64>,
-    /// The server of a [`EngineKind::Remote`] job.
-    pub remote: Option<assay_engines::RemoteConfig>,
+}
+
+/// Where a job runs, decided by the plan and carried to the worker and the store: one type,
+/// so no combination of optional fields is checked at run time. Adding an engine adds a
+/// variant (or a [`LocalEngine`]) here and its constructor in `worker::load_engine`.
+#[derive(Debug, Clone)]
+pub enum Placement {
+    /// On this machine: a local engine over the checkpoint on disk, one worker per replica
+    /// (data-parallel replicas share the samples).
+    Local {
+        engine: LocalEngine,
+        checkpoint: PathBuf,
+        /// Ranks per replica (1 for the lightweight engine).
+        tp: u64,
+        /// Device labels (`cpu`, `gpu0`, ...) per replica.
+        replicas: Vec<Vec<String>>,
+        /// The job's GPUs (all replicas).
+        gpus: Vec<Gpu>,
+    },
+    /// On an OpenAI-compatible server; the worker is its client.
+    Remote(assay_engines::RemoteConfig),
+    /// Not runnable, and why (no engine supports the architecture, nothing can hold it).
+    Blocked(String),
+}
+
+/// assay's own engines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LocalEngine {
+    Lightweight,
+    TensorParallel,
+}
+
+impl Placement {
+    /// The engine the worker loads; `None` for a blocked job.
+    pub fn engine_kind(&self) -> Option<EngineKind> {
+        match self {
+            Placement::Local {
+                engine: LocalEngine::Lightweight,
+                ..
+            } => Some(EngineKind::Lightweight),
+            Placement::Local {
+                engine: LocalEngine::TensorParallel,
+                ..
+            } => Some(EngineKind::TensorParallel),
+            Placement::Remote(_) => Some(EngineKind::Remote),
+            Placement::Blocked(_) => None,
+        }
+    }
+
+    pub fn is_remote(&self) -> bool {
+        matches!(self, Placement::Remote(_))
+    }
 }
 
 impl JobSpec {
+    /// The engine's name as stored and printed (`none` for a blocked job).
     pub fn engine_name(&self) -> &'static str {
-        match self.engine {
-            Some(e) => e.as_str(),
-            None => "none",
+        self.placement
+            .engine_kind()
+            .map_or("none", EngineKind::as_str)
+    }
+
+    /// Ranks per replica (1 but for the tensor-parallel engine).
+    pub fn tp(&self) -> u64 {
+        match &self.placement {
+            Placement::Local { tp, .. } => (*tp).max(1),
+            _ => 1,
+        }
+    }
+
+    /// The job's GPUs (none for a served or blocked job).
+    pub fn gpus(&self) -> &[Gpu] {
+        match &self.placement {
+            Placement::Local { gpus, .. } => gpus,
+            _ => &[],
         }
     }
 
@@ -109,21 +166,28 @@ impl JobSpec {
     /// within one call).
     pub fn requests_per_batch(&self, batch_size: u64) -> usize {
         let base = batch_size.max(1) as usize;
-        match (&self.engine, &self.remote) {
-            (Some(EngineKind::Remote), Some(r)) => base.max(r.concurrency.max(1)),
+        match &self.placement {
+            Placement::Remote(r) => base.max(r.concurrency.max(1)),
             _ => base,
         }
     }
 
-    /// Every device label of the job.
+    /// Every device label the job holds while it runs (a server counts as one device, so
+    /// jobs on one server take turns).
     pub fn devices(&self) -> Vec<String> {
-        let mut out: Vec<String> = Vec::new();
-        for d in self.replicas.iter().flatten() {
-            if !out.contains(d) {
-                out.push(d.clone());
+        match &self.placement {
+            Placement::Local { replicas, .. } => {
+                let mut out: Vec<String> = Vec::new();
+                for d in replicas.iter().flatten() {
+                    if !out.contains(d) {
+                        out.push(d.clone());
+                    }
+                }
+                out
             }
+            Placement::Remote(r) => vec![format!("remote:{}", r.base_url)],
+            Placement::Blocked(_) => Vec::new(),
         }
-        out
     }
 }
 
@@ -336,7 +400,7 @@ pub async fn execute(
         let locks = locks.clone();
         set.spawn(async move {
             let devices = spec.devices();
-            if spec.blocked.is_none() {
+            if !matches!(spec.placement, Placement::Blocked(_)) {
                 locks.acquire(&devices).await;
             }
             let report = job::run_job(env, spec).await;

@@ -24,7 +24,7 @@ pub(super) fn preflight(
     let mut problems: Vec<String> = Vec::new();
     let mut seen_datasets = std::collections::BTreeSet::new();
     for job in jobs {
-        let remote = job.remote.is_some();
+        let remote = job.placement.is_remote();
         if let (Some(tp), false) = (config.force_tp, remote)
             && let Some((reason, suggestions)) = route::invalid_tp(&job.model, tp)
         {

@@ -79,62 +79,63 @@ pub(super) fn job_specs(
         let Some(model) = catalog.models.get(&j.model) else {
             continue;
         };
-        let (engine, blocked) = if !j.runnable {
-            (
-                None,
-                Some(format!(
-                    "architecture `{}` is not supported by any engine",
-                    j.architecture
-                )),
-            )
-        } else {
-            match j.engine {
-                route::Engine::Lightweight => (Some(run::protocol::EngineKind::Lightweight), None),
-                route::Engine::TensorParallel => {
-                    (Some(run::protocol::EngineKind::TensorParallel), None)
-                }
-                route::Engine::Remote if model.endpoint.is_some() => {
-                    (Some(run::protocol::EngineKind::Remote), None)
-                }
-                route::Engine::Remote => (None, Some("routed remote without an endpoint".into())),
-                route::Engine::Unplaceable => {
-                    (None, Some(format!("cannot be placed: {}", j.reason)))
-                }
-            }
-        };
-        let mut replicas: Vec<Vec<String>> = plan
-            .schedule
-            .pieces
-            .iter()
-            .filter(|p| p.model == j.model)
-            .map(|p| p.devices.clone())
-            .collect();
-        let remote = model
-            .endpoint
-            .as_ref()
-            .filter(|_| j.engine == route::Engine::Remote)
-            .map(|e| e.remote_config());
-        if let Some(r) = &remote {
-            // Jobs on one server take turns; jobs on other servers or local devices run
-            // beside them.
-            replicas = vec![vec![format!("remote:{}", r.base_url)]];
-        } else if replicas.is_empty() && blocked.is_none() {
-            replicas.push(j.devices.clone());
-        }
-        let gpus = inv
-            .gpus
-            .iter()
-            .filter(|g| j.devices.contains(&format!("gpu{}", g.index)))
-            .cloned()
-            .collect();
         let checkpoint = match &j.checkpoint {
             CheckpointState::OnDisk { dir, .. } => Some(dir.clone()),
             CheckpointState::Missing { .. } => None,
         };
+        let local = |engine: run::LocalEngine| match &checkpoint {
+            Some(dir) => {
+                let mut replicas: Vec<Vec<String>> = plan
+                    .schedule
+                    .pieces
+                    .iter()
+                    .filter(|p| p.model == j.model)
+                    .map(|p| p.devices.clone())
+                    .collect();
+                if replicas.is_empty() {
+                    replicas.push(j.devices.clone());
+                }
+                let gpus = inv
+                    .gpus
+                    .iter()
+                    .filter(|g| j.devices.contains(&format!("gpu{}", g.index)))
+                    .cloned()
+                    .collect();
+                Placement::Local {
+                    engine,
+                    checkpoint: dir.clone(),
+                    tp: j.tp.max(1),
+                    replicas,
+                    gpus,
+                }
+            }
+            None => Placement::Blocked("no checkpoint on disk".into()),
+        };
+        let placement = if !j.runnable {
+            Placement::Blocked(format!(
+                "architecture `{}` is not supported by any engine",
+                j.architecture
+            ))
+        } else {
+            match (j.engine, &model.endpoint) {
+                (route::Engine::Lightweight, _) => local(run::LocalEngine::Lightweight),
+                (route::Engine::TensorParallel, _) => local(run::LocalEngine::TensorParallel),
+                // Jobs on one server take turns; jobs on other servers or local devices run
+                // beside them (see `JobSpec::devices`).
+                (route::Engine::Remote, Some(e)) => Placement::Remote(e.remote_config()),
+                (route::Engine::Remote, None) => {
+                    Placement::Blocked("routed remote without an endpoint".into())
+                }
+                (route::Engine::Unplaceable, _) => {
+                    Placement::Blocked(format!("cannot be placed: {}", j.reason))
+                }
+            }
+        };
         let dtype = dtype_flag.unwrap_or(j.settings.dtype);
-        let weights_hash = match &remote {
-            Some(r) => Some(remote_fingerprint(r)),
-            None => checkpoint.as_deref().map(weights_fingerprint),
+        let remote = placement.is_remote();
+        let weights_hash = match &placement {
+            Placement::Remote(r) => Some(remote_fingerprint(r)),
+            _ => checkpoint.as_deref().map(weights_fingerprint),
         };
         let mut model = model.clone();
         if let Some(commit) = checkpoint.as_deref().and_then(snapshot_commit) {
@@ -144,25 +145,19 @@ pub(super) fn job_specs(
         out.push(JobSpec {
             weights_hash,
             model,
-            checkpoint,
-            engine,
-            blocked,
-            tp: j.tp.max(1),
-            replicas,
-            gpus,
+            placement,
             load_dtype: Some(dtype),
             // The server decides the precision of a served model.
-            dtype: if remote.is_some() {
+            dtype: if remote {
                 "server".to_string()
             } else {
                 dtype.as_str().to_string()
             },
             // A served model uses no local memory.
-            memory_estimate: if remote.is_some() { 0 } else { j.memory.total },
+            memory_estimate: if remote { 0 } else { j.memory.total },
             estimated_s: j.start_s.zip(j.end_s).map(|(s, e)| e - s),
             datasets: datasets.clone(),
             existing_job: existing.get(&j.model).copied(),
-            remote,
         });
     }
     out

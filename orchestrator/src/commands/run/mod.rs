@@ -32,7 +32,7 @@ use crate::plan::{self, CheckpointState, Plan, Request};
 use crate::printer::Printer;
 use crate::route;
 use crate::run::{
-    self, GenKwargs, JobReport, JobSpec, RunEnv, RunSettings, demo, progress::Progress,
+    self, GenKwargs, JobReport, JobSpec, Placement, RunEnv, RunSettings, demo, progress::Progress,
 };
 use crate::schedule::TableRates;
 use crate::sizing::Settings;
