@@ -23,6 +23,29 @@ pub enum DeviceSpec {
     Cuda(usize),
 }
 
+/// Which engine runs a model: the one spelling of engine names, in plans, worker messages,
+/// stored jobs and printed tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EngineKind {
+    /// One device (the CPU or one GPU).
+    Lightweight,
+    /// The same model code split over `tp` ranks.
+    TensorParallel,
+    /// An OpenAI-compatible server; the worker is its client.
+    Remote,
+}
+
+impl EngineKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EngineKind::Lightweight => "lightweight",
+            EngineKind::TensorParallel => "tensor_parallel",
+            EngineKind::Remote => "remote",
+        }
+    }
+}
+
 /// Storage dtype of weights (requested at load, and what the planner sizes with).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

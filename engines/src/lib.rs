@@ -25,9 +25,9 @@ pub mod telemetry;
 pub mod tensor_parallel;
 
 pub use api::{
-    ChatMessage, DType, DeviceSpec, Engine, EngineError, EngineInfo, FinishReason, GenerateRequest,
-    GenerateResult, LoadOptions, LoglikelihoodRequest, LoglikelihoodResult, RequestError,
-    RequestTiming, Sampling,
+    ChatMessage, DType, DeviceSpec, Engine, EngineError, EngineInfo, EngineKind, FinishReason,
+    GenerateRequest, GenerateResult, LoadOptions, LoglikelihoodRequest, LoglikelihoodResult,
+    RequestError, RequestTiming, Sampling,
 };
 pub use failure::{Failure, FailureKind, is_oom};
 pub use lightweight::{LightweightEngine, PromptToken, ScoredPrompt};

@@ -25,12 +25,15 @@
 use crate::catalog::{Arch, Model};
 use crate::hardware::{Gpu, Inventory, MIB, spec};
 use crate::sizing::{self, MemoryNeed, Resolved, Target, WeightSource};
+use assay_engines::EngineKind;
 
 pub const TP_DEGREES: [u64; 3] = [2, 4, 8];
 
+/// What routing chose for a model: one of the engines, or nothing that can hold it. (Not
+/// named `Engine`, which is the engines' trait.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Engine {
+pub enum EngineChoice {
     Lightweight,
     TensorParallel,
     /// An OpenAI-compatible server named by the model's `endpoint`.
@@ -38,14 +41,20 @@ pub enum Engine {
     Unplaceable,
 }
 
-impl Engine {
-    pub fn as_str(self) -> &'static str {
+impl EngineChoice {
+    /// The engine chosen; `None` when the model cannot be placed.
+    pub fn kind(self) -> Option<EngineKind> {
         match self {
-            Engine::Lightweight => "lightweight",
-            Engine::TensorParallel => "tensor_parallel",
-            Engine::Remote => "remote",
-            Engine::Unplaceable => "unplaceable",
+            EngineChoice::Lightweight => Some(EngineKind::Lightweight),
+            EngineChoice::TensorParallel => Some(EngineKind::TensorParallel),
+            EngineChoice::Remote => Some(EngineKind::Remote),
+            EngineChoice::Unplaceable => None,
         }
+    }
+
+    /// The engine's name (see [`EngineKind::as_str`]), or `unplaceable`.
+    pub fn as_str(self) -> &'static str {
+        self.kind().map_or("unplaceable", EngineKind::as_str)
     }
 }
 
@@ -53,7 +62,7 @@ impl Engine {
 /// from one pool (one GPU kind). Empty pools with a placeable engine mean the CPU.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Route {
-    pub engine: Engine,
+    pub engine: EngineChoice,
     pub tp: u64,
     pub on_cpu: bool,
     pub pools: Vec<Vec<usize>>,
@@ -91,7 +100,7 @@ pub fn valid_tp(arch: &Arch, tp: u64) -> bool {
 pub fn choose(subject: &Subject<'_>, inv: &Inventory) -> Route {
     if let Some(ep) = &subject.model.endpoint {
         return Route {
-            engine: Engine::Remote,
+            engine: EngineChoice::Remote,
             tp: 1,
             on_cpu: false,
             pools: vec![],
@@ -146,7 +155,7 @@ pub fn forced_tensor_parallel(subject: &Subject<'_>, inv: &Inventory, tp: u64) -
     if let Some((reason, suggestions)) = invalid_tp(subject.model, tp) {
         let need = subject.need(1, Target::Cpu);
         return Route {
-            engine: Engine::Unplaceable,
+            engine: EngineChoice::Unplaceable,
             tp,
             on_cpu: inv.is_cpu_only(),
             pools: vec![],
@@ -170,7 +179,7 @@ pub fn forced_tensor_parallel(subject: &Subject<'_>, inv: &Inventory, tp: u64) -
     let total = need.per_rank.saturating_mul(tp);
     if total > usable {
         return Route {
-            engine: Engine::Unplaceable,
+            engine: EngineChoice::Unplaceable,
             tp,
             on_cpu: true,
             pools: vec![],
@@ -187,7 +196,7 @@ pub fn forced_tensor_parallel(subject: &Subject<'_>, inv: &Inventory, tp: u64) -
         };
     }
     Route {
-        engine: Engine::TensorParallel,
+        engine: EngineChoice::TensorParallel,
         tp,
         on_cpu: true,
         pools: vec![],
@@ -214,7 +223,7 @@ fn choose_cpu(subject: &Subject<'_>, inv: &Inventory) -> Route {
             sizing::gib(usable)
         );
         return Route {
-            engine: Engine::Lightweight,
+            engine: EngineChoice::Lightweight,
             tp: 1,
             on_cpu: true,
             pools: vec![],
@@ -236,7 +245,7 @@ fn choose_cpu(subject: &Subject<'_>, inv: &Inventory) -> Route {
         short.div_ceil(MIB)
     );
     Route {
-        engine: Engine::Unplaceable,
+        engine: EngineChoice::Unplaceable,
         tp: 1,
         on_cpu: true,
         pools: vec![],
@@ -269,7 +278,7 @@ fn single_gpu(need: MemoryNeed, inv: &Inventory) -> Option<Route> {
         fit.len()
     );
     Some(Route {
-        engine: Engine::Lightweight,
+        engine: EngineChoice::Lightweight,
         tp: 1,
         on_cpu: false,
         pools: vec![fit],
@@ -309,7 +318,7 @@ fn tensor_parallel(subject: &Subject<'_>, inv: &Inventory, tp: u64, one_gpu: u64
         first.name
     );
     Some(Route {
-        engine: Engine::TensorParallel,
+        engine: EngineChoice::TensorParallel,
         tp,
         on_cpu: false,
         pools,
@@ -355,7 +364,7 @@ fn unplaceable(subject: &Subject<'_>, inv: &Inventory) -> Route {
         short.div_ceil(MIB)
     );
     Route {
-        engine: Engine::Unplaceable,
+        engine: EngineChoice::Unplaceable,
         tp: 1,
         on_cpu: false,
         pools: vec![],
@@ -505,14 +514,14 @@ mod tests {
             let chunked = route(&m, settings(4096, 1, 1024), &inv);
             assert_eq!(
                 chunked.engine,
-                Engine::Lightweight,
+                EngineChoice::Lightweight,
                 "{card}: {}",
                 chunked.reason
             );
             let whole = route(&m, settings(4096, 1, 4096), &inv);
             assert_eq!(
                 whole.engine,
-                Engine::Unplaceable,
+                EngineChoice::Unplaceable,
                 "{card}: {}",
                 whole.reason
             );
@@ -527,7 +536,7 @@ mod tests {
         let h100 = route(&m, s, &cluster("8xH100-80GB"));
         assert_eq!(
             (h100.engine, h100.tp),
-            (Engine::TensorParallel, 4),
+            (EngineChoice::TensorParallel, 4),
             "{}",
             h100.reason
         );
@@ -539,7 +548,7 @@ mod tests {
         let h200 = route(&m, s, &cluster("8xH200-141GB"));
         assert_eq!(
             (h200.engine, h200.tp),
-            (Engine::TensorParallel, 2),
+            (EngineChoice::TensorParallel, 2),
             "{}",
             h200.reason
         );
@@ -565,7 +574,7 @@ mod tests {
     fn unplaceable_says_what_would_fit() {
         let m = llama_70b();
         let r = route(&m, settings(8192, 8, 1024), &cluster("2xH100-80GB"));
-        assert_eq!(r.engine, Engine::Unplaceable);
+        assert_eq!(r.engine, EngineChoice::Unplaceable);
         assert!(r.shortfall_bytes.unwrap() > 50 * 1024 * MIB);
         assert!(
             r.suggestions
@@ -580,7 +589,7 @@ mod tests {
             if let Some(seq) = s.strip_prefix("fits with --max-seq-len ") {
                 let seq: u64 = seq.parse().unwrap();
                 let again = route(&m, settings(seq, 8, 1024), &cluster("2xH100-80GB"));
-                assert_ne!(again.engine, Engine::Unplaceable);
+                assert_ne!(again.engine, EngineChoice::Unplaceable);
             }
         }
         let small = route(&llama_8b(), settings(4096, 1, 4096), &cluster("1xL4-24GB"));
@@ -605,7 +614,7 @@ mod tests {
     fn lightweight_prefers_the_best_fitting_gpu() {
         let inv = cluster("1xH200-141GB,1xL40S-48GB,1xL4-24GB");
         let r = route(&llama_8b(), settings(4096, 1, 1024), &inv);
-        assert_eq!(r.engine, Engine::Lightweight);
+        assert_eq!(r.engine, EngineChoice::Lightweight);
         assert_eq!(r.pools, vec![vec![2, 1, 0]]);
     }
 
@@ -614,12 +623,12 @@ mod tests {
         // 2 H100 + 2 A100-80GB: tp=4 would need mixing kinds, which is not allowed.
         let inv = cluster("2xH100-80GB,2xA100-80GB");
         let r = route(&llama_70b(), settings(8192, 8, 1024), &inv);
-        assert_eq!(r.engine, Engine::Unplaceable, "{}", r.reason);
+        assert_eq!(r.engine, EngineChoice::Unplaceable, "{}", r.reason);
         let inv = cluster("4xA100-80GB,2xH100-80GB");
         let r = route(&llama_70b(), settings(8192, 8, 1024), &inv);
         assert_eq!(
             (r.engine, r.pools.clone()),
-            (Engine::TensorParallel, vec![vec![0, 1, 2, 3]])
+            (EngineChoice::TensorParallel, vec![vec![0, 1, 2, 3]])
         );
     }
 
@@ -634,12 +643,12 @@ mod tests {
         let r = route(&llama_8b(), settings(4096, 1, 1024), &small_host);
         assert_eq!(
             (r.engine, r.on_cpu),
-            (Engine::Lightweight, true),
+            (EngineChoice::Lightweight, true),
             "{}",
             r.reason
         );
         let r = route(&llama_70b(), settings(4096, 1, 1024), &small_host);
-        assert_eq!(r.engine, Engine::Unplaceable);
+        assert_eq!(r.engine, EngineChoice::Unplaceable);
         assert!(r.reason.contains("short by"));
     }
 }

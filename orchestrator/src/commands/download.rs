@@ -180,7 +180,7 @@ pub async fn complete_plan(
         if !job.runnable
             || matches!(
                 job.engine,
-                route::Engine::Unplaceable | route::Engine::Remote
+                route::EngineChoice::Unplaceable | route::EngineChoice::Remote
             )
             || !matches!(job.checkpoint, CheckpointState::Missing { .. })
         {

@@ -26,7 +26,7 @@ use crate::error::{EXIT_OK, InputError};
 use crate::hardware;
 use crate::plan::{self, CheckpointState, JobPlan, Plan, Request};
 use crate::printer::Printer;
-use crate::route::Engine;
+use crate::route::EngineChoice;
 use crate::schedule::TableRates;
 use crate::sizing::{Settings, gib};
 
@@ -122,7 +122,11 @@ fn job_row(j: &JobPlan) -> Vec<String> {
         j.devices.join(",")
     };
     let time = |t: Option<f64>| t.map_or("-".to_string(), duration);
-    if let Some(ep) = j.endpoint.as_ref().filter(|_| j.engine == Engine::Remote) {
+    if let Some(ep) = j
+        .endpoint
+        .as_ref()
+        .filter(|_| j.engine == EngineChoice::Remote)
+    {
         let dash = || "-".to_string();
         return vec![
             j.model.clone(),
@@ -157,7 +161,11 @@ fn job_row(j: &JobPlan) -> Vec<String> {
 
 fn print_job(j: &JobPlan, printer: &Printer) -> anyhow::Result<()> {
     let s = &j.settings;
-    if let Some(ep) = j.endpoint.as_ref().filter(|_| j.engine == Engine::Remote) {
+    if let Some(ep) = j
+        .endpoint
+        .as_ref()
+        .filter(|_| j.engine == EngineChoice::Remote)
+    {
         // Served elsewhere: no local memory, time or checkpoint to show.
         let key = ep
             .api_key_env
@@ -303,7 +311,7 @@ mod tests {
         let mut plan = plan::build(&cat, &inv, &req, &|_| None, &TableRates).unwrap();
         plan.attach_disk(plan::hf_cache_disk());
         assert!(print_human(&plan, &Printer::new(false, false)).is_ok());
-        assert_eq!(plan.jobs[1].engine, crate::route::Engine::Unplaceable);
+        assert_eq!(plan.jobs[1].engine, crate::route::EngineChoice::Unplaceable);
     }
 
     #[test]

@@ -13,25 +13,7 @@ use assay_engines::{
 };
 use serde::{Deserialize, Serialize};
 
-/// Which engine a job runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EngineKind {
-    Lightweight,
-    TensorParallel,
-    /// An OpenAI-compatible server; the worker is its client.
-    Remote,
-}
-
-impl EngineKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EngineKind::Lightweight => "lightweight",
-            EngineKind::TensorParallel => "tensor_parallel",
-            EngineKind::Remote => "remote",
-        }
-    }
-}
+pub use assay_engines::EngineKind;
 
 /// Parent → worker.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -95,7 +95,8 @@ pub struct NewJob {
     pub revision: String,
     /// sha256 over the weight files, when known.
     pub weights_hash: Option<String>,
-    /// `lightweight` or `tensor_parallel`.
+    /// The engine's name (`assay_engines::EngineKind::as_str`: `lightweight`,
+    /// `tensor_parallel`, `remote`), or `none` for a job that could not run.
     pub engine: String,
     pub dtype: String,
     pub tp: i64,

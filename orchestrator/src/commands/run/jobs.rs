@@ -17,34 +17,37 @@ pub(super) async fn check_weights(
     if download {
         crate::commands::download::complete_plan(plan, catalog, printer).await?;
     }
-    let missing: Vec<String> = plan
-        .jobs
-        .iter()
-        .filter(|j| {
-            j.runnable && !matches!(j.engine, route::Engine::Unplaceable | route::Engine::Remote)
-        })
-        .filter_map(|j| match &j.checkpoint {
-            CheckpointState::Missing {
-                command,
-                download_bytes,
-            } => {
-                let model = catalog.models.get(&j.model);
-                let how =
-                    command
-                        .clone()
-                        .unwrap_or_else(|| match model.and_then(|m| m.path.as_ref()) {
+    let missing: Vec<String> =
+        plan.jobs
+            .iter()
+            .filter(|j| {
+                j.runnable
+                    && !matches!(
+                        j.engine,
+                        route::EngineChoice::Unplaceable | route::EngineChoice::Remote
+                    )
+            })
+            .filter_map(|j| match &j.checkpoint {
+                CheckpointState::Missing {
+                    command,
+                    download_bytes,
+                } => {
+                    let model = catalog.models.get(&j.model);
+                    let how = command.clone().unwrap_or_else(|| {
+                        match model.and_then(|m| m.path.as_ref()) {
                             Some(p) => format!("put the checkpoint at {}", p.display()),
                             None => "no source known".into(),
-                        });
-                Some(format!(
-                    "  {} ({}): {how}",
-                    j.model,
-                    crate::sizing::gib(*download_bytes)
-                ))
-            }
-            CheckpointState::OnDisk { .. } => None,
-        })
-        .collect();
+                        }
+                    });
+                    Some(format!(
+                        "  {} ({}): {how}",
+                        j.model,
+                        crate::sizing::gib(*download_bytes)
+                    ))
+                }
+                CheckpointState::OnDisk { .. } => None,
+            })
+            .collect();
     if missing.is_empty() {
         return Ok(());
     }
@@ -118,15 +121,15 @@ pub(super) fn job_specs(
             ))
         } else {
             match (j.engine, &model.endpoint) {
-                (route::Engine::Lightweight, _) => local(run::LocalEngine::Lightweight),
-                (route::Engine::TensorParallel, _) => local(run::LocalEngine::TensorParallel),
+                (route::EngineChoice::Lightweight, _) => local(run::LocalEngine::Lightweight),
+                (route::EngineChoice::TensorParallel, _) => local(run::LocalEngine::TensorParallel),
                 // Jobs on one server take turns; jobs on other servers or local devices run
                 // beside them (see `JobSpec::devices`).
-                (route::Engine::Remote, Some(e)) => Placement::Remote(e.remote_config()),
-                (route::Engine::Remote, None) => {
+                (route::EngineChoice::Remote, Some(e)) => Placement::Remote(e.remote_config()),
+                (route::EngineChoice::Remote, None) => {
                     Placement::Blocked("routed remote without an endpoint".into())
                 }
-                (route::Engine::Unplaceable, _) => {
+                (route::EngineChoice::Unplaceable, _) => {
                     Placement::Blocked(format!("cannot be placed: {}", j.reason))
                 }
             }
