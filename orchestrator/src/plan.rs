@@ -18,7 +18,7 @@ use crate::catalog::{
     Catalog, Category, ChoiceSpec, DataState, Dataset, LocalCheckpoint, Model, OutputType,
 };
 use crate::hardware::{Inventory, Source};
-use crate::route::{self, EngineChoice, Route, Subject};
+use crate::route::{self, Route, RouteEngine, Subject};
 use crate::schedule::{self, Rates, Slot};
 use crate::sizing::{MemoryNeed, Resolved, Settings, WeightSource};
 use std::path::PathBuf;
@@ -93,7 +93,7 @@ pub struct JobPlan {
     pub model: String,
     pub architecture: String,
     pub runnable: bool,
-    pub engine: EngineChoice,
+    pub engine: RouteEngine,
     pub tp: u64,
     pub devices: Vec<String>,
     pub replicas: usize,
@@ -369,7 +369,7 @@ fn job_plan(model: &Model, ctx: &Context<'_>) -> (JobPlan, schedule::Job) {
         None => route::choose(&subject, ctx.inv),
     };
     // A served model runs on its server, whatever its architecture.
-    let runnable = route.engine == EngineChoice::Remote
+    let runnable = route.engine == RouteEngine::Remote
         || assay_engines::supported_architectures().contains(&model.arch.architecture.as_str());
     let (mut prefill, mut decode) = (0u64, 0u64);
     for &(d, samples) in &ctx.scored {
@@ -438,8 +438,8 @@ fn schedule_job(
     // Remote jobs run on their server, not on the local devices this schedule covers.
     let schedulable = runnable
         && samples > 0
-        && route.engine != EngineChoice::Unplaceable
-        && route.engine != EngineChoice::Remote;
+        && route.engine != RouteEngine::Unplaceable
+        && route.engine != RouteEngine::Remote;
     let pools = match (schedulable, route.on_cpu) {
         (false, _) => vec![],
         (true, true) => vec![vec![0]],
@@ -554,7 +554,7 @@ fn attach_schedule(jobs: &mut [JobPlan], s: &schedule::Schedule, slots: &[Slot])
 fn totals(jobs: &[JobPlan]) -> Totals {
     let download_bytes = jobs
         .iter()
-        .filter(|j| j.engine != EngineChoice::Remote)
+        .filter(|j| j.engine != RouteEngine::Remote)
         .map(|j| match j.checkpoint {
             CheckpointState::Missing { download_bytes, .. } => download_bytes,
             CheckpointState::OnDisk { .. } => 0,
@@ -565,11 +565,11 @@ fn totals(jobs: &[JobPlan]) -> Totals {
         runnable: jobs.iter().filter(|j| j.runnable).count(),
         placed: jobs
             .iter()
-            .filter(|j| j.engine != EngineChoice::Unplaceable)
+            .filter(|j| j.engine != RouteEngine::Unplaceable)
             .count(),
         unplaceable: jobs
             .iter()
-            .filter(|j| j.engine == EngineChoice::Unplaceable)
+            .filter(|j| j.engine == RouteEngine::Unplaceable)
             .count(),
         samples: jobs.iter().map(|j| j.samples).sum(),
         download_bytes,

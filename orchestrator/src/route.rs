@@ -33,7 +33,7 @@ pub const TP_DEGREES: [u64; 3] = [2, 4, 8];
 /// named `Engine`, which is the engines' trait.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum EngineChoice {
+pub enum RouteEngine {
     Lightweight,
     TensorParallel,
     /// An OpenAI-compatible server named by the model's `endpoint`.
@@ -41,14 +41,14 @@ pub enum EngineChoice {
     Unplaceable,
 }
 
-impl EngineChoice {
+impl RouteEngine {
     /// The engine chosen; `None` when the model cannot be placed.
     pub fn kind(self) -> Option<EngineKind> {
         match self {
-            EngineChoice::Lightweight => Some(EngineKind::Lightweight),
-            EngineChoice::TensorParallel => Some(EngineKind::TensorParallel),
-            EngineChoice::Remote => Some(EngineKind::Remote),
-            EngineChoice::Unplaceable => None,
+            RouteEngine::Lightweight => Some(EngineKind::Lightweight),
+            RouteEngine::TensorParallel => Some(EngineKind::TensorParallel),
+            RouteEngine::Remote => Some(EngineKind::Remote),
+            RouteEngine::Unplaceable => None,
         }
     }
 
@@ -62,7 +62,7 @@ impl EngineChoice {
 /// from one pool (one GPU kind). Empty pools with a placeable engine mean the CPU.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Route {
-    pub engine: EngineChoice,
+    pub engine: RouteEngine,
     pub tp: u64,
     pub on_cpu: bool,
     pub pools: Vec<Vec<usize>>,
@@ -100,7 +100,7 @@ pub fn valid_tp(arch: &Arch, tp: u64) -> bool {
 pub fn choose(subject: &Subject<'_>, inv: &Inventory) -> Route {
     if let Some(ep) = &subject.model.endpoint {
         return Route {
-            engine: EngineChoice::Remote,
+            engine: RouteEngine::Remote,
             tp: 1,
             on_cpu: false,
             pools: vec![],
@@ -155,7 +155,7 @@ pub fn forced_tensor_parallel(subject: &Subject<'_>, inv: &Inventory, tp: u64) -
     if let Some((reason, suggestions)) = invalid_tp(subject.model, tp) {
         let need = subject.need(1, Target::Cpu);
         return Route {
-            engine: EngineChoice::Unplaceable,
+            engine: RouteEngine::Unplaceable,
             tp,
             on_cpu: inv.is_cpu_only(),
             pools: vec![],
@@ -179,7 +179,7 @@ pub fn forced_tensor_parallel(subject: &Subject<'_>, inv: &Inventory, tp: u64) -
     let total = need.per_rank.saturating_mul(tp);
     if total > usable {
         return Route {
-            engine: EngineChoice::Unplaceable,
+            engine: RouteEngine::Unplaceable,
             tp,
             on_cpu: true,
             pools: vec![],
@@ -196,7 +196,7 @@ pub fn forced_tensor_parallel(subject: &Subject<'_>, inv: &Inventory, tp: u64) -
         };
     }
     Route {
-        engine: EngineChoice::TensorParallel,
+        engine: RouteEngine::TensorParallel,
         tp,
         on_cpu: true,
         pools: vec![],
@@ -223,7 +223,7 @@ fn choose_cpu(subject: &Subject<'_>, inv: &Inventory) -> Route {
             sizing::gib(usable)
         );
         return Route {
-            engine: EngineChoice::Lightweight,
+            engine: RouteEngine::Lightweight,
             tp: 1,
             on_cpu: true,
             pools: vec![],
@@ -245,7 +245,7 @@ fn choose_cpu(subject: &Subject<'_>, inv: &Inventory) -> Route {
         short.div_ceil(MIB)
     );
     Route {
-        engine: EngineChoice::Unplaceable,
+        engine: RouteEngine::Unplaceable,
         tp: 1,
         on_cpu: true,
         pools: vec![],
@@ -278,7 +278,7 @@ fn single_gpu(need: MemoryNeed, inv: &Inventory) -> Option<Route> {
         fit.len()
     );
     Some(Route {
-        engine: EngineChoice::Lightweight,
+        engine: RouteEngine::Lightweight,
         tp: 1,
         on_cpu: false,
         pools: vec![fit],
@@ -318,7 +318,7 @@ fn tensor_parallel(subject: &Subject<'_>, inv: &Inventory, tp: u64, one_gpu: u64
         first.name
     );
     Some(Route {
-        engine: EngineChoice::TensorParallel,
+        engine: RouteEngine::TensorParallel,
         tp,
         on_cpu: false,
         pools,
@@ -364,7 +364,7 @@ fn unplaceable(subject: &Subject<'_>, inv: &Inventory) -> Route {
         short.div_ceil(MIB)
     );
     Route {
-        engine: EngineChoice::Unplaceable,
+        engine: RouteEngine::Unplaceable,
         tp: 1,
         on_cpu: false,
         pools: vec![],
@@ -514,14 +514,14 @@ mod tests {
             let chunked = route(&m, settings(4096, 1, 1024), &inv);
             assert_eq!(
                 chunked.engine,
-                EngineChoice::Lightweight,
+                RouteEngine::Lightweight,
                 "{card}: {}",
                 chunked.reason
             );
             let whole = route(&m, settings(4096, 1, 4096), &inv);
             assert_eq!(
                 whole.engine,
-                EngineChoice::Unplaceable,
+                RouteEngine::Unplaceable,
                 "{card}: {}",
                 whole.reason
             );
@@ -536,7 +536,7 @@ mod tests {
         let h100 = route(&m, s, &cluster("8xH100-80GB"));
         assert_eq!(
             (h100.engine, h100.tp),
-            (EngineChoice::TensorParallel, 4),
+            (RouteEngine::TensorParallel, 4),
             "{}",
             h100.reason
         );
@@ -548,7 +548,7 @@ mod tests {
         let h200 = route(&m, s, &cluster("8xH200-141GB"));
         assert_eq!(
             (h200.engine, h200.tp),
-            (EngineChoice::TensorParallel, 2),
+            (RouteEngine::TensorParallel, 2),
             "{}",
             h200.reason
         );
@@ -574,7 +574,7 @@ mod tests {
     fn unplaceable_says_what_would_fit() {
         let m = llama_70b();
         let r = route(&m, settings(8192, 8, 1024), &cluster("2xH100-80GB"));
-        assert_eq!(r.engine, EngineChoice::Unplaceable);
+        assert_eq!(r.engine, RouteEngine::Unplaceable);
         assert!(r.shortfall_bytes.unwrap() > 50 * 1024 * MIB);
         assert!(
             r.suggestions
@@ -589,7 +589,7 @@ mod tests {
             if let Some(seq) = s.strip_prefix("fits with --max-seq-len ") {
                 let seq: u64 = seq.parse().unwrap();
                 let again = route(&m, settings(seq, 8, 1024), &cluster("2xH100-80GB"));
-                assert_ne!(again.engine, EngineChoice::Unplaceable);
+                assert_ne!(again.engine, RouteEngine::Unplaceable);
             }
         }
         let small = route(&llama_8b(), settings(4096, 1, 4096), &cluster("1xL4-24GB"));
@@ -614,7 +614,7 @@ mod tests {
     fn lightweight_prefers_the_best_fitting_gpu() {
         let inv = cluster("1xH200-141GB,1xL40S-48GB,1xL4-24GB");
         let r = route(&llama_8b(), settings(4096, 1, 1024), &inv);
-        assert_eq!(r.engine, EngineChoice::Lightweight);
+        assert_eq!(r.engine, RouteEngine::Lightweight);
         assert_eq!(r.pools, vec![vec![2, 1, 0]]);
     }
 
@@ -623,12 +623,12 @@ mod tests {
         // 2 H100 + 2 A100-80GB: tp=4 would need mixing kinds, which is not allowed.
         let inv = cluster("2xH100-80GB,2xA100-80GB");
         let r = route(&llama_70b(), settings(8192, 8, 1024), &inv);
-        assert_eq!(r.engine, EngineChoice::Unplaceable, "{}", r.reason);
+        assert_eq!(r.engine, RouteEngine::Unplaceable, "{}", r.reason);
         let inv = cluster("4xA100-80GB,2xH100-80GB");
         let r = route(&llama_70b(), settings(8192, 8, 1024), &inv);
         assert_eq!(
             (r.engine, r.pools.clone()),
-            (EngineChoice::TensorParallel, vec![vec![0, 1, 2, 3]])
+            (RouteEngine::TensorParallel, vec![vec![0, 1, 2, 3]])
         );
     }
 
@@ -643,12 +643,12 @@ mod tests {
         let r = route(&llama_8b(), settings(4096, 1, 1024), &small_host);
         assert_eq!(
             (r.engine, r.on_cpu),
-            (EngineChoice::Lightweight, true),
+            (RouteEngine::Lightweight, true),
             "{}",
             r.reason
         );
         let r = route(&llama_70b(), settings(4096, 1, 1024), &small_host);
-        assert_eq!(r.engine, EngineChoice::Unplaceable);
+        assert_eq!(r.engine, RouteEngine::Unplaceable);
         assert!(r.reason.contains("short by"));
     }
 }

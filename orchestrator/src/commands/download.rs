@@ -180,7 +180,7 @@ pub async fn complete_plan(
         if !job.runnable
             || matches!(
                 job.engine,
-                route::EngineChoice::Unplaceable | route::EngineChoice::Remote
+                route::RouteEngine::Unplaceable | route::RouteEngine::Remote
             )
             || !matches!(job.checkpoint, CheckpointState::Missing { .. })
         {

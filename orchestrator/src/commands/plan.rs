@@ -26,7 +26,7 @@ use crate::error::{EXIT_OK, InputError};
 use crate::hardware;
 use crate::plan::{self, CheckpointState, JobPlan, Plan, Request};
 use crate::printer::Printer;
-use crate::route::EngineChoice;
+use crate::route::RouteEngine;
 use crate::schedule::TableRates;
 use crate::sizing::{Settings, gib};
 
@@ -125,7 +125,7 @@ fn job_row(j: &JobPlan) -> Vec<String> {
     if let Some(ep) = j
         .endpoint
         .as_ref()
-        .filter(|_| j.engine == EngineChoice::Remote)
+        .filter(|_| j.engine == RouteEngine::Remote)
     {
         let dash = || "-".to_string();
         return vec![
@@ -164,7 +164,7 @@ fn print_job(j: &JobPlan, printer: &Printer) -> anyhow::Result<()> {
     if let Some(ep) = j
         .endpoint
         .as_ref()
-        .filter(|_| j.engine == EngineChoice::Remote)
+        .filter(|_| j.engine == RouteEngine::Remote)
     {
         // Served elsewhere: no local memory, time or checkpoint to show.
         let key = ep
@@ -311,7 +311,7 @@ mod tests {
         let mut plan = plan::build(&cat, &inv, &req, &|_| None, &TableRates).unwrap();
         plan.attach_disk(plan::hf_cache_disk());
         assert!(print_human(&plan, &Printer::new(false, false)).is_ok());
-        assert_eq!(plan.jobs[1].engine, crate::route::EngineChoice::Unplaceable);
+        assert_eq!(plan.jobs[1].engine, crate::route::RouteEngine::Unplaceable);
     }
 
     #[test]

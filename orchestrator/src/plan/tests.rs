@@ -101,7 +101,7 @@ fn unsupported_architectures_are_sized_but_not_scheduled() {
     .unwrap();
     let odd = plan.jobs.iter().find(|j| j.model == "odd").unwrap();
     assert!(!odd.runnable);
-    assert_eq!(odd.engine, EngineChoice::Lightweight);
+    assert_eq!(odd.engine, RouteEngine::Lightweight);
     assert!(odd.memory.weights > 0 && odd.devices.is_empty() && odd.start_s.is_none());
     assert!(
         odd.reason
@@ -257,7 +257,7 @@ fn tp_jobs_get_their_gangs_and_cpu_hosts_run_on_the_cpu() {
         .unwrap();
     assert_eq!(
         (big.engine, big.tp, big.devices.len()),
-        (EngineChoice::TensorParallel, 4, 4)
+        (RouteEngine::TensorParallel, 4, 4)
     );
     let host = Inventory {
         source: Source::Cpu,
@@ -280,14 +280,14 @@ fn tp_jobs_get_their_gangs_and_cpu_hosts_run_on_the_cpu() {
         .unwrap();
     assert_eq!(
         (small.engine, small.devices.clone()),
-        (EngineChoice::Lightweight, vec!["cpu".to_string()])
+        (RouteEngine::Lightweight, vec!["cpu".to_string()])
     );
     let big = plan
         .jobs
         .iter()
         .find(|j| j.model == "llama-3.1-70b")
         .unwrap();
-    assert_eq!(big.engine, EngineChoice::Unplaceable);
+    assert_eq!(big.engine, RouteEngine::Unplaceable);
     assert!(plan.schedule.how.iter().any(|h| h.contains("CPU 2 cores")));
 }
 
@@ -384,7 +384,7 @@ fn models_with_an_endpoint_route_remote_even_when_unplaceable_here() {
     let job = |id: &str| plan.jobs.iter().find(|j| j.model == id).unwrap();
     for id in ["llama-3.1-70b", "small-remote"] {
         let j = job(id);
-        assert_eq!(j.engine, EngineChoice::Remote, "{id}");
+        assert_eq!(j.engine, RouteEngine::Remote, "{id}");
         assert!(j.devices.is_empty() && j.start_s.is_none(), "{id}");
         assert_eq!(
             j.endpoint.as_ref().map(|e| e.base_url.as_str()),
@@ -395,6 +395,6 @@ fn models_with_an_endpoint_route_remote_even_when_unplaceable_here() {
                 .contains("served remotely at http://10.0.0.5:8000/v1")
         );
     }
-    assert_eq!(job("local-7b").engine, EngineChoice::Lightweight);
+    assert_eq!(job("local-7b").engine, RouteEngine::Lightweight);
     assert_eq!(plan.totals.unplaceable, 0);
 }

@@ -24,7 +24,7 @@ pub(super) async fn check_weights(
                 j.runnable
                     && !matches!(
                         j.engine,
-                        route::EngineChoice::Unplaceable | route::EngineChoice::Remote
+                        route::RouteEngine::Unplaceable | route::RouteEngine::Remote
                     )
             })
             .filter_map(|j| match &j.checkpoint {
@@ -121,15 +121,15 @@ pub(super) fn job_specs(
             ))
         } else {
             match (j.engine, &model.endpoint) {
-                (route::EngineChoice::Lightweight, _) => local(run::LocalEngine::Lightweight),
-                (route::EngineChoice::TensorParallel, _) => local(run::LocalEngine::TensorParallel),
+                (route::RouteEngine::Lightweight, _) => local(run::LocalEngine::Lightweight),
+                (route::RouteEngine::TensorParallel, _) => local(run::LocalEngine::TensorParallel),
                 // Jobs on one server take turns; jobs on other servers or local devices run
                 // beside them (see `JobSpec::devices`).
-                (route::EngineChoice::Remote, Some(e)) => Placement::Remote(e.remote_config()),
-                (route::EngineChoice::Remote, None) => {
+                (route::RouteEngine::Remote, Some(e)) => Placement::Remote(e.remote_config()),
+                (route::RouteEngine::Remote, None) => {
                     Placement::Blocked("routed remote without an endpoint".into())
                 }
-                (route::EngineChoice::Unplaceable, _) => {
+                (route::RouteEngine::Unplaceable, _) => {
                     Placement::Blocked(format!("cannot be placed: {}", j.reason))
                 }
             }
