@@ -42,7 +42,8 @@ pub enum Command {
     Gpus(GpusArgs),
     /// Dry run: size, route and schedule a category without loading weights.
     Plan(PlanArgs),
-    /// Benchmarks: a model's inference speed on this machine, the planner, or history queries.
+    /// Benchmarks: a model's speed on this machine, the engine figures, the planner, history
+    /// queries, sample-row ingest.
     Bench(BenchArgs),
     /// List datasets, or show one dataset's prompts exactly as a model will see them.
     Datasets(DatasetsArgs),
@@ -198,41 +199,79 @@ pub struct PlanArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_value_name = "WHAT")]
 pub struct BenchArgs {
-    /// A model directory (Hugging Face layout) to benchmark on this machine.
+    #[command(subcommand)]
+    pub what: Option<BenchCommand>,
+    /// A model directory (Hugging Face layout): the same as `assay bench model DIR`.
     pub model_dir: Option<PathBuf>,
-    /// Benchmark the planner instead (1,000 models x 100 datasets over 64 GPUs) and schedule quality.
-    #[arg(long, conflicts_with = "model_dir")]
-    pub plan: bool,
-    /// Benchmark history queries: fill a database at PATH with synthetic runs (unless it exists
-    /// already, from an earlier fill), then time `history` and `compare` against it.
-    #[arg(long, value_name = "PATH", conflicts_with_all = ["model_dir", "plan"])]
-    pub history_db: Option<PathBuf>,
-    /// Benchmark sample-row ingest: write ROWS synthetic sample rows into a new database in a
-    /// temporary directory, in batches of --store-batch, through the writer a run uses.
-    #[arg(long, value_name = "ROWS", conflicts_with_all = ["model_dir", "plan", "history_db"])]
-    pub store: Option<u64>,
-    /// Rows per batch for --store.
-    #[arg(long, default_value_t = 1000, requires = "store", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
-    pub store_batch: usize,
-    /// Runs to generate for --history-db.
-    #[arg(long, default_value_t = 10_000, requires = "history_db")]
-    pub runs: u64,
-    /// Sample rows to generate for --history-db (spread evenly over the runs).
-    #[arg(long, default_value_t = 1_000_000, requires = "history_db")]
-    pub samples: u64,
+    /// Weight dtype (f32, f16, bf16; default: the checkpoint's).
+    #[arg(long)]
+    pub dtype: Option<String>,
+}
+
+/// What `assay bench` measures.
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// A checkpoint on this machine: load time, TTFT, prefill/decode tokens/s, latency.
+    Model(BenchModelArgs),
     /// The engine figures of BENCHMARKS.md: prefill throughput and its share of the measured
     /// matmul peak, multiple-choice items/s with and without context reuse, decode tokens/s at
-    /// batch 1 and 8. Uses MODEL_DIR, or writes a deterministic ~80M-parameter Llama (hidden 768,
-    /// 12 layers) to the cache directory first.
-    #[arg(long, conflicts_with_all = ["plan", "history_db"])]
-    pub engine_figures: bool,
-    /// Multiple-choice items for --engine-figures.
-    #[arg(long, default_value_t = 200, requires = "engine_figures")]
-    pub mc_items: usize,
-    /// Weight dtype for the model benchmark (f32, f16, bf16; default: the checkpoint's).
-    #[arg(long, conflicts_with_all = ["plan", "history_db"])]
+    /// batch 1 and 8. Uses MODEL_DIR, or writes a deterministic ~80M-parameter Llama (hidden
+    /// 768, 12 layers) to the cache directory first.
+    Engine(BenchEngineArgs),
+    /// The planner (1,000 models x 100 datasets over 64 GPUs) and schedule quality.
+    Plan,
+    /// History queries: fill a database at PATH with synthetic runs (unless it exists already,
+    /// from an earlier fill), then time `history` and `compare` against it.
+    History(BenchHistoryArgs),
+    /// Sample-row ingest: write ROWS synthetic sample rows into a new database in a temporary
+    /// directory, in batches, through the writer a run uses.
+    Store(BenchStoreArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchModelArgs {
+    /// A model directory (Hugging Face layout) or a hub-cache `org/name`.
+    pub model_dir: PathBuf,
+    /// Weight dtype (f32, f16, bf16; default: the checkpoint's).
+    #[arg(long)]
     pub dtype: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchEngineArgs {
+    /// A model directory [default: the synthetic ~80M-parameter Llama].
+    pub model_dir: Option<PathBuf>,
+    /// Multiple-choice items.
+    #[arg(long, default_value_t = 200)]
+    pub mc_items: usize,
+    /// Weight dtype (f32, f16, bf16; default: the checkpoint's).
+    #[arg(long)]
+    pub dtype: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchHistoryArgs {
+    /// The database to fill (when new) and query.
+    #[arg(value_name = "PATH")]
+    pub db: PathBuf,
+    /// Runs to generate.
+    #[arg(long, default_value_t = 10_000)]
+    pub runs: u64,
+    /// Sample rows to generate (spread evenly over the runs).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub samples: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchStoreArgs {
+    /// Sample rows to write.
+    #[arg(value_name = "ROWS")]
+    pub rows: u64,
+    /// Rows per batch.
+    #[arg(long, default_value_t = 1000, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub batch: usize,
 }
 
 #[derive(Debug, Args)]

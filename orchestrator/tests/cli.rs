@@ -595,3 +595,27 @@ fn datasets_lm_eval_yaml() {
         out.stderr
     );
 }
+
+/// `assay bench` is one subcommand per benchmark; `assay bench DIR` is short for `bench model DIR`.
+#[test]
+fn bench_subcommands_parse_and_refuse_mixing() {
+    let s = Scratch::new();
+    let dir = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../engines/tests/fixtures/llama-micro"
+    );
+    let out = s.assay(&["--json", "bench", "model", dir]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        json(&out.stdout)["info"]["architecture"],
+        "LlamaForCausalLM"
+    );
+    let out = s.assay(&["bench", "store", "2000", "--batch", "500", "--json"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = s.assay(&["bench", "store"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    let out = s.assay(&["bench", "plan", "--mc-items", "3"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    let out = s.assay(&["bench", "history"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+}

@@ -1,5 +1,5 @@
-//! `assay bench --plan`: the planner's own speed and schedule quality (figures for BENCHMARKS.md);
-//! `assay bench --store ROWS`: sample-row ingest into a fresh database (`store::bench::ingest`).
+//! `assay bench plan`: the planner's own speed and schedule quality (figures for BENCHMARKS.md);
+//! `assay bench store ROWS`: sample-row ingest into a fresh database (`store::bench::ingest`).
 //!
 //! 1. Planning time: `plan::build` for one category of 1,000 synthetic models × 100 datasets on
 //!    64 described H100-80GB GPUs (8 NVLink groups of 8), catalog generated with a fixed seed;
@@ -144,7 +144,7 @@ fn quality() -> Quality {
     }
 }
 
-/// `assay bench --store ROWS`: ingest rate into a new database in a temporary directory.
+/// `assay bench store ROWS`: ingest rate into a new database in a temporary directory.
 pub fn run_store(rows: u64, batch: usize, printer: &Printer) -> anyhow::Result<u8> {
     let dir = std::env::temp_dir().join(format!("assay-bench-store-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;

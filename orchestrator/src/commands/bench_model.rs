@@ -1,5 +1,5 @@
-//! `assay bench MODEL_DIR` and `assay bench --engine-figures [MODEL_DIR]`: the lightweight
-//! engine's speed on this machine.
+//! `assay bench model MODEL_DIR` (or `assay bench MODEL_DIR`) and `assay bench engine
+//! [MODEL_DIR]`: the lightweight engine's speed on this machine.
 //!
 //! `assay bench MODEL_DIR` loads a Hugging Face checkpoint directory (or hub-cache entry) on the
 //! CPU (or the GPU in a CUDA build) and reports load time, time to first token, prefill and decode
@@ -8,12 +8,12 @@
 //! `prefill_s`, `prefill_tokens_per_s`, `ttft` {`p50`,`p95`,`p99`,...}, `decode[]` {`batch`,
 //! `tokens`, `seconds`, `tokens_per_s`}, `latency`, `peak_rss_bytes`).
 //!
-//! `--engine-figures` measures the figures of BENCHMARKS.md in one run (`assay_engines::bench::
+//! `assay bench engine` measures the figures of BENCHMARKS.md in one run (`assay_engines::bench::
 //! Figures`): the f32 matmul peak, prefill throughput and its model-FLOP utilisation against that
 //! peak, multiple-choice items/s with and without context reuse and their ratio, decode tokens/s.
 //! Without MODEL_DIR it first writes a deterministic ~80M-parameter Llama to
 //! `$XDG_CACHE_HOME/assay/models/bench-llama-80m` (or `~/.cache/...`).
-use crate::cli::BenchArgs;
+use crate::cli::{BenchEngineArgs, BenchModelArgs};
 use crate::error::{EXIT_OK, InputError};
 use crate::printer::Printer;
 use anyhow::Context;
@@ -21,18 +21,9 @@ use assay_engines::LoadOptions;
 use assay_engines::bench::{self, BenchOptions, FiguresOptions, SynthLlama};
 use std::path::{Path, PathBuf};
 
-pub fn run(args: &BenchArgs, printer: &Printer) -> anyhow::Result<u8> {
-    let load = load_options(args)?;
-    if args.engine_figures {
-        return figures(args, load, printer);
-    }
-    let Some(dir) = &args.model_dir else {
-        return Err(InputError(
-            "`assay bench` needs a MODEL_DIR, or one of --plan, --history-db PATH, --engine-figures"
-                .into(),
-        )
-        .into());
-    };
+pub fn run(args: &BenchModelArgs, printer: &Printer) -> anyhow::Result<u8> {
+    let load = load_options(args.dtype.as_deref())?;
+    let dir = &args.model_dir;
     if !dir.exists() {
         return Err(InputError(format!("model directory {} does not exist", dir.display())).into());
     }
@@ -56,7 +47,8 @@ pub fn run(args: &BenchArgs, printer: &Printer) -> anyhow::Result<u8> {
     Ok(EXIT_OK)
 }
 
-fn figures(args: &BenchArgs, load: LoadOptions, printer: &Printer) -> anyhow::Result<u8> {
+pub fn figures(args: &BenchEngineArgs, printer: &Printer) -> anyhow::Result<u8> {
+    let load = load_options(args.dtype.as_deref())?;
     let dir = match &args.model_dir {
         Some(dir) => dir.clone(),
         None => synthetic_80m(printer)?,
@@ -131,8 +123,8 @@ fn figures(args: &BenchArgs, load: LoadOptions, printer: &Printer) -> anyhow::Re
     Ok(EXIT_OK)
 }
 
-fn load_options(args: &BenchArgs) -> Result<LoadOptions, InputError> {
-    let dtype = super::dtype_flag(args.dtype.as_deref())?;
+fn load_options(dtype: Option<&str>) -> Result<LoadOptions, InputError> {
+    let dtype = super::dtype_flag(dtype)?;
     Ok(LoadOptions {
         dtype,
         ..LoadOptions::default()

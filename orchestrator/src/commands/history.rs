@@ -1,6 +1,5 @@
 //! `assay history`: stored results, one row per (run, model, dataset, metric), newest first,
-//! as a table, `--json` or `--csv`; and `assay bench --history-db` (the timing of these
-//! queries).
+//! as a table, `--json` or `--csv`; and `assay bench history` (the timing of these queries).
 
 use super::common::{lookup, open_store, runtime};
 use crate::cli::{GlobalArgs, HistoryArgs};
@@ -137,11 +136,9 @@ pub fn run(args: &HistoryArgs, global: &GlobalArgs, printer: &Printer) -> anyhow
     Ok(EXIT_OK)
 }
 
-/// `assay bench --history-db PATH`: fill a new database and time `history` and `compare`.
-pub fn bench(args: &crate::cli::BenchArgs, printer: &Printer) -> anyhow::Result<u8> {
-    let Some(path) = args.history_db.as_deref() else {
-        return Err(InputError("--history-db PATH is required".into()).into());
-    };
+/// `assay bench history PATH`: fill a new database and time `history` and `compare`.
+pub fn bench(args: &crate::cli::BenchHistoryArgs, printer: &Printer) -> anyhow::Result<u8> {
+    let path = args.db.as_path();
     if path.exists() {
         printer.notice(format!(
             "timing queries against the existing {}",

@@ -37,17 +37,36 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::Serve(args) => serve::run(&args, &printer),
         Command::Download(args) => download::run(&args, &cli.global, &printer),
-        Command::Bench(args) if args.plan => bench::run_plan(&printer),
-        Command::Bench(args) if args.store.is_some() => {
-            bench::run_store(args.store.unwrap_or(0), args.store_batch, &printer)
-        }
-        Command::Bench(args) if args.history_db.is_some() => history::bench(&args, &printer),
         Command::History(args) => history::run(&args, &cli.global, &printer),
         Command::Show(args) => show::run(&args, &cli.global, &printer),
         Command::Compare(args) => compare::run(&args, &cli.global, &printer),
         Command::Export(args) => export::run(&args, &cli.global, &printer),
         Command::Report(args) => report::run(&args, &cli.global, &printer),
-        Command::Bench(args) => bench_model::run(&args, &printer),
+        Command::Bench(args) => bench(args, &printer),
+    }
+}
+
+/// `assay bench WHAT`: one function per benchmark (`assay bench DIR` is `assay bench model DIR`).
+fn bench(args: crate::cli::BenchArgs, printer: &Printer) -> anyhow::Result<u8> {
+    use crate::cli::{BenchCommand, BenchModelArgs};
+    match (args.what, args.model_dir) {
+        (Some(BenchCommand::Model(a)), _) => bench_model::run(&a, printer),
+        (None, Some(model_dir)) => bench_model::run(
+            &BenchModelArgs {
+                model_dir,
+                dtype: args.dtype,
+            },
+            printer,
+        ),
+        (Some(BenchCommand::Engine(a)), _) => bench_model::figures(&a, printer),
+        (Some(BenchCommand::Plan), _) => bench::run_plan(printer),
+        (Some(BenchCommand::History(a)), _) => history::bench(&a, printer),
+        (Some(BenchCommand::Store(a)), _) => bench::run_store(a.rows, a.batch, printer),
+        (None, None) => Err(crate::error::InputError(
+            "`assay bench` needs what to measure: a MODEL_DIR, or one of model, engine, plan, history, store (see `assay bench --help`)"
+                .into(),
+        )
+        .into()),
     }
 }
 

@@ -1,6 +1,6 @@
 //! Ingest benchmark: how many sample rows per second the store writes, through the same writer
 //! path a run uses (batches sent to the writer task, which inserts each in one transaction, with
-//! WAL checkpoints on their own task). `assay bench --store` reports it.
+//! WAL checkpoints on their own task). `assay bench store` reports it.
 
 use super::{JobStatus, NewJob, NewRun, SampleRow, SqliteStore, Store, StoreError, now_ms};
 use std::collections::BTreeMap;
