@@ -43,6 +43,19 @@ pub fn repo_dir(root: &Path, kind: RepoKind, repo: &str) -> PathBuf {
     root.join(format!("{prefix}--{}", repo.replace('/', "--")))
 }
 
+/// The repository id (`org/name`) a snapshot directory belongs to, when `dir` is
+/// `.../models--org--name/snapshots/<commit>`.
+pub fn repo_of_snapshot(dir: &Path) -> Option<String> {
+    let snapshots = dir.parent()?;
+    if snapshots.file_name()? != "snapshots" {
+        return None;
+    }
+    let entry = snapshots.parent()?.file_name()?.to_str()?;
+    let rest = entry.strip_prefix("models--")?;
+    let (org, name) = rest.split_once("--")?;
+    (!org.is_empty() && !name.is_empty()).then(|| format!("{org}/{}", name.replace("--", "/")))
+}
+
 /// Whether `revision` can be joined under a repository directory without leaving it.
 pub fn safe_revision(revision: &str) -> bool {
     !revision.is_empty()
@@ -172,5 +185,10 @@ mod tests {
         assert!(ds.ends_with("datasets--org--data"));
         std::fs::create_dir_all(ds.join("snapshots/only")).unwrap();
         assert!(snapshot(&ds, None).unwrap().ends_with("only"));
+        assert_eq!(
+            repo_of_snapshot(&repo.join("snapshots/abc123")).as_deref(),
+            Some("org/name")
+        );
+        assert_eq!(repo_of_snapshot(dir.path()), None);
     }
 }

@@ -538,8 +538,9 @@ fn run_input_errors() {
     ));
     assert_eq!(out.code, 2);
     assert!(
-        out.stderr
-            .contains("neither a catalog model id nor a directory"),
+        out.stderr.contains(
+            "neither a catalog model id, a directory with a config.json, nor an `org/name`"
+        ),
         "{}",
         out.stderr
     );
@@ -991,4 +992,61 @@ fn forced_tensor_parallel_matches_the_lightweight_engine() {
         "{}",
         out.stderr
     );
+}
+
+/// `--model org/name` finds the checkpoint in the Hugging Face cache (as `serve` does), and a
+/// cache snapshot given as a path is named after its repository, with its commit as revision.
+#[test]
+fn a_hub_cache_model_runs_by_its_repository_id() {
+    let home = tempfile::tempdir().unwrap();
+    let commit = "0123456789abcdef0123456789abcdef01234567";
+    let repo_dir = home.path().join("hf/models--acme--micro");
+    let snapshot = repo_dir.join("snapshots").join(commit);
+    crate::util::copy_tree(&micro(), &snapshot);
+    std::fs::create_dir_all(repo_dir.join("refs")).unwrap();
+    std::fs::write(repo_dir.join("refs/main"), commit).unwrap();
+    for (given, db) in [
+        ("acme/micro".to_string(), "a.db"),
+        (snapshot.display().to_string(), "b.db"),
+    ] {
+        let db = home.path().join(db);
+        let out = output(command(
+            home.path(),
+            &db,
+            &[
+                "--json",
+                "run",
+                "--model",
+                &given,
+                "--datasets",
+                "boolean_questions",
+                "--limit",
+                "3",
+            ],
+        ));
+        assert_eq!(out.code, 0, "{given}: {}", out.stderr);
+        let v = json(&out);
+        assert_eq!(v["jobs"][0]["model"], "acme/micro", "{given}: {v}");
+        let revision = rt().block_on(async {
+            let store = SqliteStore::open(&db).await.unwrap();
+            let jobs = store.jobs(1).await.unwrap();
+            store.close().await;
+            jobs[0].revision.clone()
+        });
+        assert_eq!(revision, commit, "{given}");
+    }
+    // Not in the cache: the message says where it looked.
+    let out = output(command(
+        home.path(),
+        &home.path().join("c.db"),
+        &[
+            "run",
+            "--model",
+            "acme/absent",
+            "--datasets",
+            "boolean_questions",
+        ],
+    ));
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("Hugging Face cache"), "{}", out.stderr);
 }

@@ -128,21 +128,33 @@ fn adhoc_model(catalog: &mut Catalog, given: &str) -> Result<String, InputError>
     if catalog.models.contains_key(given) {
         return Ok(given.to_string());
     }
+    // A checkpoint directory, or `org/name[@revision]` in the Hugging Face cache (as `serve`
+    // takes it). A cache snapshot is named after its repository, not its commit directory.
     let dir = PathBuf::from(given);
-    if !dir.join("config.json").is_file() {
-        return Err(InputError(format!(
-            "--model `{given}` is neither a catalog model id nor a directory with a config.json"
-        )));
-    }
-    let dir = std::path::absolute(&dir).unwrap_or(dir);
-    let id = dir
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| given.to_string());
+    let dir = if dir.join("config.json").is_file() {
+        std::path::absolute(&dir).unwrap_or(dir)
+    } else {
+        match assay_engines::checkpoint::resolve_model_dir(given) {
+            Ok(snapshot) if snapshot.join("config.json").is_file() => snapshot,
+            _ => {
+                return Err(InputError(format!(
+                    "--model `{given}` is neither a catalog model id, a directory with a config.json, nor an `org/name` in the Hugging Face cache ({})",
+                    assay_engines::hub_cache::root()
+                        .map_or("no cache directory".into(), |r| r.display().to_string())
+                )));
+            }
+        }
+    };
+    let hf_repo = assay_engines::hub_cache::repo_of_snapshot(&dir);
+    let id = hf_repo.clone().unwrap_or_else(|| {
+        dir.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| given.to_string())
+    });
     let probe = Model {
         endpoint: None,
         id: id.clone(),
-        hf_repo: None,
+        hf_repo,
         revision: "local".into(),
         path: Some(dir.clone()),
         dtype: DType::F32,
