@@ -1035,6 +1035,14 @@ fn a_hub_cache_model_runs_by_its_repository_id() {
         });
         assert_eq!(revision, commit, "{given}");
     }
+    // `bench` takes the repository id too.
+    let out = output(command(
+        home.path(),
+        &home.path().join("bench.db"),
+        &["--json", "bench", "acme/micro"],
+    ));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(json(&out)["info"]["architecture"], "LlamaForCausalLM");
     // Not in the cache: the message says where it looked.
     let out = output(command(
         home.path(),

@@ -24,8 +24,15 @@ use std::path::{Path, PathBuf};
 pub fn run(args: &BenchModelArgs, printer: &Printer) -> anyhow::Result<u8> {
     let load = load_options(args.dtype.as_deref())?;
     let dir = &args.model_dir;
-    if !dir.exists() {
-        return Err(InputError(format!("model directory {} does not exist", dir.display())).into());
+    // A directory, or `org/name[@revision]` in the Hugging Face cache.
+    if !dir.exists()
+        && assay_engines::checkpoint::resolve_model_dir(&dir.to_string_lossy()).is_err()
+    {
+        return Err(InputError(format!(
+            "model directory {} does not exist (nor is it an `org/name` in the Hugging Face cache)",
+            dir.display()
+        ))
+        .into());
     }
     let opts = BenchOptions {
         load,

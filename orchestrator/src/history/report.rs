@@ -360,7 +360,7 @@ pub fn render(s: &RunSummary, cmp: Option<&Comparison>) -> Result<String, Report
     ));
     body.push_str(&figure(
         "chart-throughput",
-        "Generated tokens per second of decoding, per model.",
+        "Tokens per second of compute (prompt tokens prefilled plus tokens generated), per model.",
         &bars(
             "throughput",
             "Tokens/s per model",

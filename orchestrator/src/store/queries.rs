@@ -27,7 +27,8 @@ pub struct JobStats {
     pub requests: Option<i64>,
     pub prompt_tokens: Option<i64>,
     pub output_tokens: Option<i64>,
-    /// Generated tokens per second of decoding.
+    /// Tokens per second of compute: prompt tokens prefilled plus tokens generated, over the
+    /// engine's forward-pass time.
     pub tokens_per_second: Option<f64>,
     pub prefill_tokens_per_second: Option<f64>,
     pub ttft_p50_ms: Option<f64>,

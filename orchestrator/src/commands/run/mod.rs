@@ -444,32 +444,43 @@ fn print_human(out: &RunOutput, printer: &Printer) -> anyhow::Result<()> {
             ]);
         }
         for d in &j.datasets {
-            let (metric, score, n) = match d.headline_aggregate() {
-                Some(a) => (
-                    format!("{},{}", a.metric, a.filter),
-                    match a.stderr {
-                        Some(se) => format!("{:.3} ± {:.3}", a.value, se),
-                        None => format!("{:.3}", a.value),
-                    },
-                    if a.n_failed > 0 {
-                        format!("{} ({} failed)", a.n, a.n_failed)
-                    } else {
-                        a.n.to_string()
-                    },
-                ),
-                None => ("-".into(), "-".into(), d.done.to_string()),
+            // Every metric under every filter, the headline first.
+            let mut aggs: Vec<&crate::store::AggregateRow> = d.aggregates.iter().collect();
+            let headline = d.headline_aggregate();
+            aggs.sort_by_key(|a| !headline.is_some_and(|h| std::ptr::eq(*a, h)));
+            let cells: Vec<(String, String, String)> = if aggs.is_empty() {
+                vec![("-".into(), "-".into(), d.done.to_string())]
+            } else {
+                aggs.iter()
+                    .map(|a| {
+                        (
+                            format!("{},{}", a.metric, a.filter),
+                            match a.stderr {
+                                Some(se) => format!("{:.3} ± {:.3}", a.value, se),
+                                None => format!("{:.3}", a.value),
+                            },
+                            if a.n_failed > 0 {
+                                format!("{} ({} failed)", a.n, a.n_failed)
+                            } else {
+                                a.n.to_string()
+                            },
+                        )
+                    })
+                    .collect()
             };
-            rows.push(vec![
-                j.model.clone(),
-                d.name.clone(),
-                metric,
-                score,
-                n,
-                j.engine.clone(),
-                device.clone(),
-                tps.clone(),
-                d.status.to_string(),
-            ]);
+            for (metric, score, n) in cells {
+                rows.push(vec![
+                    j.model.clone(),
+                    d.name.clone(),
+                    metric,
+                    score,
+                    n,
+                    j.engine.clone(),
+                    device.clone(),
+                    tps.clone(),
+                    d.status.to_string(),
+                ]);
+            }
         }
     }
     printer.table(
