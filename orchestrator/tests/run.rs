@@ -1058,3 +1058,38 @@ fn a_hub_cache_model_runs_by_its_repository_id() {
     assert_eq!(out.code, 2, "{}", out.stderr);
     assert!(out.stderr.contains("Hugging Face cache"), "{}", out.stderr);
 }
+
+/// With stderr not a terminal (a log file, Slurm, CI), progress comes as log lines: the
+/// dataset, done/total, rate and ETA, and a last line when the job ends.
+#[test]
+fn progress_is_logged_in_lines_when_stderr_is_not_a_terminal() {
+    let home = tempfile::tempdir().unwrap();
+    let db = home.path().join("p.db");
+    let mut cmd = command(home.path(), &db, &["run", "demo", "--limit", "3"]);
+    cmd.env("ASSAY_PROGRESS_EVERY", "0");
+    let out = output(cmd);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let lines: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("demo-llama · "))
+        .collect();
+    assert!(lines.len() >= 3, "{}", out.stderr);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("quick_facts: ") && l.contains("/9 samples")),
+        "{lines:?}"
+    );
+    assert!(lines.last().unwrap().contains("9/9 samples"), "{lines:?}");
+    assert!(lines.last().unwrap().ends_with("done"), "{lines:?}");
+    // --quiet keeps stderr free of them.
+    let mut cmd = command(
+        home.path(),
+        &db,
+        &["--quiet", "run", "demo", "--limit", "3"],
+    );
+    cmd.env("ASSAY_PROGRESS_EVERY", "0");
+    let out = output(cmd);
+    assert!(!out.stderr.contains("samples,"), "{}", out.stderr);
+}

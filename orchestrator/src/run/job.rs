@@ -98,7 +98,7 @@ pub async fn run_job(env: Arc<RunEnv>, spec: JobSpec) -> JobReport {
         .as_ref()
         .map(|p| p.job_bar(&spec.model.id, report.samples));
     if let Some(b) = &bar {
-        b.inc(report.samples - pending);
+        b.start_at(report.samples - pending);
     }
     let mut sampler = None;
     let mut stats = Stats::default();
@@ -461,6 +461,9 @@ async fn run_dataset(
     bar: Option<&super::progress::JobBar>,
     stats: &mut Stats,
 ) -> Result<(Vec<Worker>, Option<String>), String> {
+    if let Some(b) = bar {
+        b.dataset(&r.dataset.name);
+    }
     let queue: VecDeque<Vec<usize>> = r.pending.chunks(per).map(|c| c.to_vec()).collect();
     let queue = Arc::new(Mutex::new(queue));
     // Shared, read-only view of this dataset for the replica tasks.

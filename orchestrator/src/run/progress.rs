@@ -1,48 +1,211 @@
-//! Progress bars per job on stderr (indicatif): samples done of total, rate and ETA. Created
-//! only when stderr is a terminal and neither `--json` nor `--quiet` is set.
+//! Progress per job on stderr: samples done of total, the dataset at hand, rate and ETA.
+//!
+//! On a terminal, bars (indicatif). Elsewhere (Slurm, nohup, CI logs: stderr is a file or a
+//! pipe) a log line per job at most every 10 seconds and one when it ends, so a long run shows
+//! its progress in the log instead of nothing until the end. `ASSAY_PROGRESS_EVERY=SECONDS`
+//! changes the interval. Neither with `--json` or `--quiet`.
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-/// All bars of a run.
+/// The environment variable that sets the interval of progress lines, in seconds.
+pub const EVERY_ENV: &str = "ASSAY_PROGRESS_EVERY";
+const DEFAULT_EVERY: Duration = Duration::from_secs(10);
+
+/// How a run shows progress.
 #[derive(Debug, Clone)]
-pub struct Progress {
-    multi: MultiProgress,
+pub enum Progress {
+    /// Bars on a terminal.
+    Bars(MultiProgress),
+    /// Log lines at most every `every`.
+    Lines { every: Duration },
 }
 
-/// One job's bar.
+/// One job's progress.
 #[derive(Debug, Clone)]
-pub struct JobBar(ProgressBar);
+pub enum JobBar {
+    Bar(ProgressBar),
+    Lines(Arc<Mutex<LineState>>),
+}
+
+/// What a job's log lines need to know.
+#[derive(Debug)]
+pub struct LineState {
+    model: String,
+    dataset: String,
+    total: u64,
+    done: u64,
+    start: Instant,
+    /// Samples done when the job started computing (reused ones), not counted in the rate.
+    base: u64,
+    last: Instant,
+    every: Duration,
+}
 
 impl Progress {
-    /// Bars when stderr is a terminal and output is for people; `None` otherwise.
+    /// Bars on a terminal, log lines elsewhere; `None` for `--json` or `--quiet`.
     pub fn for_terminal(json: bool, quiet: bool) -> Option<Progress> {
-        if json || quiet || !std::io::stderr().is_terminal() {
+        if json || quiet {
             return None;
         }
-        Some(Progress {
-            multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
-        })
+        if std::io::stderr().is_terminal() {
+            return Some(Progress::Bars(MultiProgress::with_draw_target(
+                ProgressDrawTarget::stderr(),
+            )));
+        }
+        let every = std::env::var(EVERY_ENV)
+            .ok()
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .map_or(DEFAULT_EVERY, Duration::from_secs_f64);
+        Some(Progress::Lines { every })
     }
 
     pub fn job_bar(&self, model: &str, total: u64) -> JobBar {
-        let bar = self.multi.add(ProgressBar::new(total));
-        let style = ProgressStyle::with_template(
-            "{prefix:>24} [{bar:30}] {pos}/{len} samples  {per_sec}  ETA {eta}",
+        match self {
+            Progress::Bars(multi) => {
+                let bar = multi.add(ProgressBar::new(total));
+                let style = ProgressStyle::with_template(
+                    "{prefix:>24} [{bar:30}] {pos}/{len} samples  {per_sec}  ETA {eta}  {msg}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> ");
+                bar.set_style(style);
+                bar.set_prefix(model.to_string());
+                JobBar::Bar(bar)
+            }
+            Progress::Lines { every } => {
+                let now = Instant::now();
+                JobBar::Lines(Arc::new(Mutex::new(LineState {
+                    model: model.to_string(),
+                    dataset: String::new(),
+                    total,
+                    done: 0,
+                    start: now,
+                    base: 0,
+                    last: now,
+                    every: *every,
+                })))
+            }
+        }
+    }
+}
+
+impl LineState {
+    fn line(&self) -> String {
+        let secs = self.start.elapsed().as_secs_f64();
+        let computed = self.done.saturating_sub(self.base);
+        let rate = if secs > 0.0 {
+            computed as f64 / secs
+        } else {
+            0.0
+        };
+        let left = self.total.saturating_sub(self.done);
+        let eta = if left == 0 {
+            "done".to_string()
+        } else if rate > 0.0 {
+            format!("ETA {}", human_secs(left as f64 / rate))
+        } else {
+            "ETA -".to_string()
+        };
+        let dataset = if self.dataset.is_empty() {
+            String::new()
+        } else {
+            format!(" · {}", self.dataset)
+        };
+        format!(
+            "{}{dataset}: {}/{} samples, {rate:.1}/s, {eta}",
+            self.model, self.done, self.total
         )
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> ");
-        bar.set_style(style);
-        bar.set_prefix(model.to_string());
-        JobBar(bar)
+    }
+}
+
+/// `42s`, `3m05s`, `2h07m`.
+fn human_secs(s: f64) -> String {
+    let s = s.round() as u64;
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3600, s / 60 % 60),
     }
 }
 
 impl JobBar {
-    pub fn inc(&self, n: u64) {
-        self.0.inc(n);
+    /// Samples already done before computing started (taken from earlier runs).
+    pub fn start_at(&self, n: u64) {
+        match self {
+            JobBar::Bar(b) => b.inc(n),
+            JobBar::Lines(l) => {
+                if let Ok(mut s) = l.lock() {
+                    s.done += n;
+                    s.base += n;
+                }
+            }
+        }
     }
+
+    /// The dataset now being computed.
+    pub fn dataset(&self, name: &str) {
+        match self {
+            JobBar::Bar(b) => b.set_message(name.to_string()),
+            JobBar::Lines(l) => {
+                if let Ok(mut s) = l.lock() {
+                    s.dataset = name.to_string();
+                }
+            }
+        }
+    }
+
+    pub fn inc(&self, n: u64) {
+        match self {
+            JobBar::Bar(b) => b.inc(n),
+            JobBar::Lines(l) => {
+                let Ok(mut s) = l.lock() else { return };
+                s.done += n;
+                if s.last.elapsed() >= s.every {
+                    s.last = Instant::now();
+                    eprintln!("{}", s.line());
+                }
+            }
+        }
+    }
+
     pub fn finish(&self) {
-        self.0.finish();
+        match self {
+            JobBar::Bar(b) => b.finish(),
+            JobBar::Lines(l) => {
+                if let Ok(s) = l.lock() {
+                    eprintln!("{}", s.line());
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_say_dataset_counts_rate_and_eta() {
+        let s = LineState {
+            model: "m".into(),
+            dataset: "quick_facts".into(),
+            total: 100,
+            done: 40,
+            start: Instant::now() - Duration::from_secs(10),
+            base: 20,
+            last: Instant::now(),
+            every: DEFAULT_EVERY,
+        };
+        let line = s.line();
+        assert!(
+            line.starts_with("m · quick_facts: 40/100 samples, 2.0/s, ETA 30s"),
+            "{line}"
+        );
+        assert_eq!(human_secs(185.0), "3m05s");
+        assert_eq!(human_secs(7620.0), "2h07m");
     }
 }
