@@ -330,8 +330,12 @@ pub struct CompareArgs {
     /// The run compared against it (default with --model: the model's newest run).
     pub run_b: Option<i64>,
     /// Only this model; without run ids, its two newest runs.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "models")]
     pub model: Option<String>,
+    /// Model against model: `A,B` compares model A of the first run with model B of the second
+    /// (give one run id twice to compare two models of one run).
+    #[arg(long, value_name = "A,B")]
+    pub models: Option<String>,
     /// How p-values are adjusted for the number of cells compared.
     #[arg(long, value_enum, default_value = "holm")]
     pub correction: crate::history::compare::Correction,

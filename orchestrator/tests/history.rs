@@ -467,6 +467,42 @@ fn show_run_and_page_samples() {
 }
 
 #[test]
+fn compare_pits_model_against_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = populate(dir.path());
+    // Two models of one run, on the items both scored: alpha got 36 of 40 arith right, beta 20.
+    let c = json_of(&db, &["compare", "1", "1", "--models", "alpha,beta"]);
+    let cells = c["cells"].as_array().unwrap();
+    assert_eq!(cells.len(), 1, "{c}");
+    assert_eq!(cells[0]["model"], "alpha vs beta");
+    assert_eq!(cells[0]["dataset"], "arith");
+    assert!(
+        (cells[0]["delta"].as_f64().unwrap() + 0.4).abs() < 1e-12,
+        "{c}"
+    );
+    assert_eq!(cells[0]["n_paired"], 40);
+    assert_eq!(cells[0]["verdict"], "regression");
+    // Engine, tp and dtype differ and are listed; weights differing is the point, not listed.
+    let fields: Vec<&str> = c["mismatches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["field"].as_str())
+        .collect();
+    assert!(
+        fields.contains(&"engine") && fields.contains(&"tp"),
+        "{fields:?}"
+    );
+    assert!(!fields.contains(&"weights"), "{fields:?}");
+    // Runs that share no model, one model each: paired without being told.
+    let c = json_of(&db, &["compare", "3", "3", "--models", "gamma,gamma"]);
+    assert_eq!(c["cells"].as_array().unwrap().len(), 1, "{c}");
+    let out = fails(&db, &["compare", "1", "2", "--models", "alpha"]);
+    assert_eq!(out.0, 2);
+    assert!(out.1.contains("--models takes two model ids"), "{}", out.1);
+}
+
+#[test]
 fn compare_flags_the_regression_and_what_differs() {
     let dir = tempfile::tempdir().unwrap();
     let db = populate(dir.path());

@@ -1,5 +1,6 @@
-//! `assay compare RUN_A RUN_B` (or `--model M` for that model's two newest runs): per (model,
-//! dataset, metric) the delta, its standard error and a paired test, adjusted for the number of
+//! `assay compare RUN_A RUN_B` (or `--model M` for that model's two newest runs; or
+//! `--models A,B` for model A of RUN_A against model B of RUN_B): per (model, dataset, metric)
+//! the delta, its standard error and a paired test, adjusted for the number of
 //! cells; regressions flagged; settings that differ listed first. Exit code 0 either way: a
 //! regression is a finding, not a failure of the command.
 
@@ -9,6 +10,21 @@ use crate::error::{EXIT_OK, InputError};
 use crate::history::compare::{Comparison, Options, compare};
 use crate::printer::Printer;
 use crate::store::Queries;
+
+/// `--models A,B`, checked.
+fn models(text: Option<&str>) -> Result<Option<(String, String)>, InputError> {
+    let Some(text) = text else {
+        return Ok(None);
+    };
+    match text.split_once(',') {
+        Some((a, b)) if !a.trim().is_empty() && !b.trim().is_empty() && !b.contains(',') => {
+            Ok(Some((a.trim().to_string(), b.trim().to_string())))
+        }
+        _ => Err(InputError(format!(
+            "--models takes two model ids, `A,B` (A from the first run, B from the second). Given: {text}"
+        ))),
+    }
+}
 
 pub fn run(args: &CompareArgs, global: &GlobalArgs, printer: &Printer) -> anyhow::Result<u8> {
     if !(args.alpha > 0.0 && args.alpha < 1.0) {
@@ -20,6 +36,7 @@ pub fn run(args: &CompareArgs, global: &GlobalArgs, printer: &Printer) -> anyhow
     }
     let opts = Options {
         model: args.model.clone(),
+        models: models(args.models.as_deref())?,
         correction: args.correction,
         alpha: args.alpha,
     };

@@ -28,6 +28,7 @@ pub fn run(args: &ReportArgs, global: &GlobalArgs, printer: &Printer) -> anyhow:
                 Some(baseline) => {
                     let opts = Options {
                         model: None,
+                        models: None,
                         correction: Correction::Holm,
                         alpha: 0.05,
                     };

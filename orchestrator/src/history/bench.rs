@@ -246,6 +246,7 @@ pub async fn run(path: &Path, runs: u64, samples: u64) -> Result<HistoryBench, s
     };
     let opts = Options {
         model: None,
+        models: None,
         correction: Correction::Holm,
         alpha: 0.05,
     };

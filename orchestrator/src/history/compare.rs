@@ -1,4 +1,6 @@
-//! `compare`: two runs cell by cell — one cell per (model, dataset, metric) both runs hold.
+//! `compare`: two runs cell by cell — one cell per (model, dataset, metric) both runs hold;
+//! or model against model: two models of one run, of two runs, or the one model of each of two
+//! runs that share none, on the items both scored (cells labelled `a vs b`).
 //!
 //! For each cell: the delta (B − A) of the stored aggregates; its standard error, from the
 //! per-item differences when the runs scored the same items (paired), else from the two stored
@@ -103,6 +105,8 @@ impl Comparison {
 #[derive(Debug, Clone)]
 pub struct Options {
     pub model: Option<String>,
+    /// Compare model `.0` of run A against model `.1` of run B (the runs may be the same).
+    pub models: Option<(String, String)>,
     pub correction: Correction,
     pub alpha: f64,
 }
@@ -152,8 +156,12 @@ pub async fn compare<S: Store + Queries>(
     opts: &Options,
 ) -> Result<Comparison, LookupError> {
     let model = opts.model.as_deref();
-    let side_a = load(store, a, path, model).await?;
-    let side_b = load(store, b, path, model).await?;
+    let (model_a, model_b) = match &opts.models {
+        Some((x, y)) => (Some(x.as_str()), Some(y.as_str())),
+        None => (model, model),
+    };
+    let side_a = load(store, a, path, model_a).await?;
+    let side_b = load(store, b, path, model_b).await?;
     let mut mismatches = Vec::new();
     let mut differ = |model: Option<&str>, dataset: Option<&str>, field, x: String, y: String| {
         if x != y {
@@ -182,14 +190,34 @@ pub async fn compare<S: Store + Queries>(
             .collect()
     };
     let (jobs_a, jobs_b) = (by_model(&side_a), by_model(&side_b));
+    // Which job of A faces which of B: the same model in both runs; or, model against model,
+    // the two models named by `models`, or the one model of each run when they share none.
+    let pairs: Vec<(JobRecord, JobRecord)> = {
+        let same: Vec<(JobRecord, JobRecord)> = jobs_a
+            .iter()
+            .filter_map(|(m, ja)| jobs_b.get(m).map(|jb| (ja.clone(), jb.clone())))
+            .collect();
+        let single = |jobs: &BTreeMap<String, JobRecord>| {
+            (jobs.len() == 1)
+                .then(|| jobs.values().next().cloned())
+                .flatten()
+        };
+        match (&opts.models, single(&jobs_a), single(&jobs_b)) {
+            (Some(_), Some(ja), Some(jb)) => vec![(ja, jb)],
+            (None, Some(ja), Some(jb)) if same.is_empty() => vec![(ja, jb)],
+            _ => same,
+        }
+    };
+    let paired_a: BTreeSet<&str> = pairs.iter().map(|(ja, _)| ja.model.as_str()).collect();
+    let paired_b: BTreeSet<&str> = pairs.iter().map(|(_, jb)| jb.model.as_str()).collect();
     let only_in_a = jobs_a
         .keys()
-        .filter(|m| !jobs_b.contains_key(*m))
+        .filter(|m| !paired_a.contains(m.as_str()))
         .cloned()
         .collect();
     let only_in_b = jobs_b
         .keys()
-        .filter(|m| !jobs_a.contains_key(*m))
+        .filter(|m| !paired_b.contains(m.as_str()))
         .cloned()
         .collect();
     let batch = |s: &Side, job: i64| {
@@ -202,11 +230,15 @@ pub async fn compare<S: Store + Queries>(
     let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "unknown".to_string());
 
     let mut cells = Vec::new();
-    for (model, ja) in &jobs_a {
-        let Some(jb) = jobs_b.get(model) else {
-            continue;
+    for (ja, jb) in &pairs {
+        let cross = ja.model != jb.model;
+        // A cell of two models is labelled `a vs b`.
+        let label = if cross {
+            format!("{} vs {}", ja.model, jb.model)
+        } else {
+            ja.model.clone()
         };
-        let m = Some(model.as_str());
+        let m = Some(label.as_str());
         differ(m, None, "engine", ja.engine.clone(), jb.engine.clone());
         differ(m, None, "tp", ja.tp.to_string(), jb.tp.to_string());
         differ(m, None, "dtype", ja.dtype.clone(), jb.dtype.clone());
@@ -217,20 +249,23 @@ pub async fn compare<S: Store + Queries>(
             batch(&side_a, ja.id),
             batch(&side_b, jb.id),
         );
-        differ(
-            m,
-            None,
-            "revision",
-            ja.revision.clone(),
-            jb.revision.clone(),
-        );
-        differ(
-            m,
-            None,
-            "weights",
-            opt(&ja.weights_hash),
-            opt(&jb.weights_hash),
-        );
+        // Two models differ in weights by design; one model should not.
+        if !cross {
+            differ(
+                m,
+                None,
+                "revision",
+                ja.revision.clone(),
+                jb.revision.clone(),
+            );
+            differ(
+                m,
+                None,
+                "weights",
+                opt(&ja.weights_hash),
+                opt(&jb.weights_hash),
+            );
+        }
 
         let rows_a: Vec<&HistoryRow> = side_a.rows.iter().filter(|r| r.job_id == ja.id).collect();
         let rows_b: Vec<&HistoryRow> = side_b.rows.iter().filter(|r| r.job_id == jb.id).collect();
@@ -260,7 +295,9 @@ pub async fn compare<S: Store + Queries>(
                 }) else {
                     continue;
                 };
-                cells.push(cell(ra, rb, &sa, &sb));
+                let mut c = cell(ra, rb, &sa, &sb);
+                c.model = label.clone();
+                cells.push(c);
             }
         }
     }
