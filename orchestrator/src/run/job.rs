@@ -576,13 +576,13 @@ impl Tally {
         {
             return false;
         }
-        let first = self
+        let kind = self
             .first
             .as_ref()
-            .map(|f| format!(" (first {}: {})", f.kind, f.message))
+            .map(|f| format!(" ({})", f.kind))
             .unwrap_or_default();
         self.gave_up = Some(format!(
-            "gave up after the first {} samples all failed the same way{first}; the rest were not attempted",
+            "gave up after the first {} samples all failed the same way{kind}; the rest were not attempted",
             self.repeatable
         ));
         true
@@ -933,7 +933,7 @@ mod tests {
         assert!(t.count(&[http(), http(), http(), http()]));
         let why = t.gave_up.clone().unwrap();
         assert!(why.contains("first 8 samples"), "{why}");
-        assert!(why.contains("http_400: http_400 happened"), "{why}");
+        assert!(why.contains("failed the same way (http_400)"), "{why}");
         // Once is enough.
         assert!(!t.count(&[http()]));
 

@@ -42,6 +42,8 @@ pub struct LineState {
     base: u64,
     last: Instant,
     every: Duration,
+    /// Samples done at the last line printed (no second identical line at the end).
+    printed: Option<u64>,
 }
 
 impl Progress {
@@ -87,6 +89,7 @@ impl Progress {
                     base: 0,
                     last: now,
                     every: *every,
+                    printed: None,
                 })))
             }
         }
@@ -166,6 +169,7 @@ impl JobBar {
                 s.done += n;
                 if s.last.elapsed() >= s.every {
                     s.last = Instant::now();
+                    s.printed = Some(s.done);
                     eprintln!("{}", s.line());
                 }
             }
@@ -176,7 +180,9 @@ impl JobBar {
         match self {
             JobBar::Bar(b) => b.finish(),
             JobBar::Lines(l) => {
-                if let Ok(s) = l.lock() {
+                if let Ok(s) = l.lock()
+                    && s.printed != Some(s.done)
+                {
                     eprintln!("{}", s.line());
                 }
             }
@@ -199,6 +205,7 @@ mod tests {
             base: 20,
             last: Instant::now(),
             every: DEFAULT_EVERY,
+            printed: None,
         };
         let line = s.line();
         assert!(
