@@ -101,6 +101,7 @@ pub fn dataset(name: &str, rows: Option<u64>, output_type: OutputType) -> Datase
         },
         metrics: vec![],
         filters: vec![],
+        scoring: Default::default(),
         repeats: 1,
         chat: false,
         version: None,

@@ -314,14 +314,20 @@ fn check_manifest(
             "`metric_list` must name at least one metric".into(),
         ));
     }
-    let metrics = raw
+    let (metrics, metric_defs): (Vec<_>, Vec<_>) = raw
         .metric_list
         .iter()
         .map(|m| check_metric(&locator, &what, m, repeats))
-        .collect::<Result<Vec<_>, _>>()?;
-    let filters = match &raw.filter_list {
-        None => Vec::new(),
-        Some(list) => check_filters(&locator, &what, list)?,
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .unzip();
+    let (filters, pipelines): (Vec<_>, Vec<_>) = match &raw.filter_list {
+        None => (Vec::new(), Vec::new()),
+        Some(list) => check_filters(&locator, &what, list)?.into_iter().unzip(),
+    };
+    let scoring = crate::metrics::Scoring {
+        metrics: metric_defs,
+        pipelines,
     };
     Ok(Dataset {
         name: raw.task.clone(),
@@ -343,6 +349,7 @@ fn check_manifest(
         generation,
         metrics,
         filters,
+        scoring,
         repeats,
         chat: raw.chat.unwrap_or(true),
         version: raw.version.clone(),
@@ -421,7 +428,7 @@ fn check_metric(
     what: &str,
     m: &RawMetric,
     repeats: u32,
-) -> Result<MetricSpec, CatalogError> {
+) -> Result<(MetricSpec, crate::metrics::MetricDef), CatalogError> {
     let invalid = |field: &str, message: String| CatalogError::Invalid {
         at: locator.key_in_item("metric", &m.metric, field),
         what: what.to_string(),
@@ -484,18 +491,19 @@ fn check_metric(
         higher_is_better: m.higher_is_better.unwrap_or(true),
         options: m.options.clone(),
     };
-    // The metrics module owns the meaning of each option: parse once here so a typo or an
-    // out-of-range value is reported at load time with the manifest's position.
-    crate::metrics::parse_metric(&spec).map_err(|e| invalid("metric", e.to_string()))?;
-    Ok(spec)
+    // The metrics module owns the meaning of each option: parsed once, here, so a typo or an
+    // out-of-range value is reported at load time with the manifest's position; the dataset
+    // carries the result.
+    let def = crate::metrics::parse_metric(&spec).map_err(|e| invalid("metric", e.to_string()))?;
+    Ok((spec, def))
 }
 
 fn check_filters(
     locator: &Locator<'_>,
     what: &str,
     list: &[RawFilterPipeline],
-) -> Result<Vec<FilterPipeline>, CatalogError> {
-    let mut out: Vec<FilterPipeline> = Vec::new();
+) -> Result<Vec<(FilterPipeline, crate::metrics::FilterChain)>, CatalogError> {
+    let mut out: Vec<(FilterPipeline, crate::metrics::FilterChain)> = Vec::new();
     for p in list {
         let invalid = |field: &str, message: String| CatalogError::Invalid {
             at: locator.key_in_item("name", &p.name, field),
@@ -503,7 +511,7 @@ fn check_filters(
             field: field.to_string(),
             message,
         };
-        if out.iter().any(|q| q.name == p.name) {
+        if out.iter().any(|(q, _)| q.name == p.name) {
             return Err(invalid(
                 "name",
                 format!("filter pipeline `{}` is defined twice", p.name),
@@ -548,8 +556,9 @@ fn check_filters(
             steps,
         };
         // Regexes compile and options parse once, here, with the manifest's position.
-        crate::metrics::parse_pipeline(&pipeline).map_err(|e| invalid("filter", e.to_string()))?;
-        out.push(pipeline);
+        let chain = crate::metrics::parse_pipeline(&pipeline)
+            .map_err(|e| invalid("filter", e.to_string()))?;
+        out.push((pipeline, chain));
     }
     Ok(out)
 }

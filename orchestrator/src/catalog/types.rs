@@ -274,6 +274,9 @@ pub struct Dataset {
     pub generation: GenerationKwargs,
     pub metrics: Vec<MetricSpec>,
     pub filters: Vec<FilterPipeline>,
+    /// `metrics` and `filters` checked, parsed once where the dataset is loaded.
+    #[serde(skip)]
+    pub scoring: crate::metrics::Scoring,
     pub repeats: u32,
     pub chat: bool,
     /// The manifest's `version` (lm-eval's task version), recorded with each run.

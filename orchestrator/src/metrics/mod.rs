@@ -167,6 +167,30 @@ impl Metric {
     }
 }
 
+/// A dataset's metrics and filter pipelines in checked form (options parsed, regexes
+/// compiled), made once where the dataset is loaded and carried by it.
+#[derive(Debug, Clone, Default)]
+pub struct Scoring {
+    pub metrics: Vec<MetricDef>,
+    pub pipelines: Vec<FilterChain>,
+}
+
+impl Scoring {
+    /// Check `metrics` and `filters` (for datasets built outside the catalog loader).
+    pub fn parse(
+        metrics: &[crate::catalog::MetricSpec],
+        filters: &[crate::catalog::FilterPipeline],
+    ) -> Result<Scoring, MetricError> {
+        Ok(Scoring {
+            metrics: metrics.iter().map(parse_metric).collect::<Result<_, _>>()?,
+            pipelines: filters
+                .iter()
+                .map(parse_pipeline)
+                .collect::<Result<_, _>>()?,
+        })
+    }
+}
+
 /// A checked `metric_list` entry.
 #[derive(Debug, Clone)]
 pub struct MetricDef {

@@ -251,7 +251,7 @@ async fn prepare(
         crate::catalog::DataState::Ready { hash, .. } => hash.clone(),
         crate::catalog::DataState::Missing { reason } => return Err(reason.clone()),
     };
-    let scorer = Scorer::new(dataset).map_err(|e| format!("dataset `{}`: {e}", dataset.name))?;
+    let scorer = Scorer::new(dataset);
     if scorer.needs_execution() {
         if !env.settings.allow_code_execution {
             return Ok(None);

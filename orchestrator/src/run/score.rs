@@ -44,18 +44,12 @@ pub struct Scorer {
 }
 
 impl Scorer {
-    pub fn new(dataset: &Dataset) -> Result<Scorer, metrics::MetricError> {
-        let metrics = dataset
-            .metrics
-            .iter()
-            .map(metrics::parse_metric)
-            .collect::<Result<Vec<_>, _>>()?;
-        let pipelines = dataset
-            .filters
-            .iter()
-            .map(metrics::parse_pipeline)
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Scorer { metrics, pipelines })
+    /// The dataset's metrics and pipelines, checked once when it was loaded.
+    pub fn new(dataset: &Dataset) -> Scorer {
+        Scorer {
+            metrics: dataset.scoring.metrics.clone(),
+            pipelines: dataset.scoring.pipelines.clone(),
+        }
     }
 
     /// Whether scoring needs code execution (pass@k).

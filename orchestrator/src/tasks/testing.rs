@@ -46,7 +46,7 @@ pub fn dataset_in(dir: &Path, yaml: &str) -> Dataset {
         .clone()
         .unwrap_or_else(|| "\n\n".into());
     let g = raw.generation_kwargs.clone();
-    Dataset {
+    let mut dataset = Dataset {
         name: raw.task.clone(),
         dir: dir.to_path_buf(),
         description: raw.description.clone(),
@@ -85,6 +85,7 @@ pub fn dataset_in(dir: &Path, yaml: &str) -> Dataset {
             })
             .collect(),
         filters: Vec::new(),
+        scoring: Default::default(),
         repeats: raw.repeats.unwrap_or(1),
         chat: raw.chat.unwrap_or(true),
         version: raw.version.clone(),
@@ -101,7 +102,10 @@ pub fn dataset_in(dir: &Path, yaml: &str) -> Dataset {
             },
         },
         origin: Origin::Builtin,
-    }
+    };
+    dataset.scoring = crate::metrics::Scoring::parse(&dataset.metrics, &dataset.filters)
+        .expect("test metrics parse");
+    dataset
 }
 
 /// A dataset from manifest text whose data files do not exist (rendering tests).
