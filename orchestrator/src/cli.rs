@@ -460,23 +460,6 @@ pub struct EngineArgs {
     pub tp: Option<u64>,
 }
 
-impl EngineArgs {
-    /// The forced tensor-parallel degree, if any; `--tp` without `--engine tensor-parallel`
-    /// (or the reverse) is a usage error.
-    pub fn force_tp(&self) -> Result<Option<u64>, crate::error::InputError> {
-        match (self.engine, self.tp) {
-            (EngineChoice::Auto, None) => Ok(None),
-            (EngineChoice::TensorParallel, Some(tp)) => Ok(Some(tp)),
-            (EngineChoice::TensorParallel, None) => Err(crate::error::InputError(
-                "--engine tensor-parallel needs --tp N (e.g. --tp 2)".into(),
-            )),
-            (EngineChoice::Auto, Some(tp)) => Err(crate::error::InputError(format!(
-                "--tp {tp} needs --engine tensor-parallel"
-            ))),
-        }
-    }
-}
-
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// A model directory (Hugging Face layout) or a hub-cache `org/name`.

@@ -91,6 +91,24 @@ pub(crate) fn dtype_flag(
     }
 }
 
+/// The forced tensor-parallel degree of `--engine`/`--tp`, if any; `--tp` without `--engine
+/// tensor-parallel` (or the reverse) is a usage error. Shared by `plan` and `run`.
+pub(crate) fn forced_tp(
+    args: &crate::cli::EngineArgs,
+) -> Result<Option<u64>, crate::error::InputError> {
+    use crate::cli::EngineChoice;
+    match (args.engine, args.tp) {
+        (EngineChoice::Auto, None) => Ok(None),
+        (EngineChoice::TensorParallel, Some(tp)) => Ok(Some(tp)),
+        (EngineChoice::TensorParallel, None) => Err(crate::error::InputError(
+            "--engine tensor-parallel needs --tp N (e.g. --tp 2)".into(),
+        )),
+        (EngineChoice::Auto, Some(tp)) => Err(crate::error::InputError(format!(
+            "--tp {tp} needs --engine tensor-parallel"
+        ))),
+    }
+}
+
 /// Signals that ask a command to stop: Ctrl-C (SIGINT), SIGTERM (what docker, systemd, Slurm
 /// and Kubernetes send) and SIGHUP (a closed terminal or SSH session).
 pub(crate) struct StopSignals {

@@ -60,7 +60,7 @@ fn settings(args: &PlanArgs) -> Result<Settings, InputError> {
         max_seq_len: args.max_seq_len,
         batch: args.batch_size,
         prefill_chunk: args.prefill_chunk,
-        force_tp: args.engine.force_tp()?,
+        force_tp: super::forced_tp(&args.engine)?,
     })
 }
 

@@ -92,7 +92,7 @@ impl RunConfig {
     fn from_args(a: &RunArgs, g: &GlobalArgs) -> Self {
         RunConfig {
             category: a.category.clone(),
-            force_tp: a.engine.force_tp().ok().flatten(),
+            force_tp: crate::commands::forced_tp(&a.engine).ok().flatten(),
             // A checkpoint directory is stored absolute, so `--resume` works from anywhere.
             model: a.model.as_ref().map(|m| {
                 let p = Path::new(m);
@@ -174,7 +174,7 @@ async fn run_with_store(
             (config, Some(id))
         }
         None => {
-            args.engine.force_tp()?;
+            crate::commands::forced_tp(&args.engine)?;
             (RunConfig::from_args(args, global), None)
         }
     };
