@@ -292,8 +292,8 @@ pub struct HistoryArgs {
     #[arg(long, value_name = "DATE")]
     pub since: Option<String>,
     /// Only jobs in this state: completed, failed, running, pending, skipped.
-    #[arg(long)]
-    pub status: Option<String>,
+    #[arg(long, value_parser = parse_job_status)]
+    pub status: Option<crate::store::JobStatus>,
     /// At most this many rows (0 = all).
     #[arg(long, default_value_t = 50, value_name = "N")]
     pub limit: u64,
@@ -410,6 +410,12 @@ pub struct DatasetsArgs {
 }
 
 /// `--format`: a known data layout.
+pub fn parse_job_status(s: &str) -> Result<crate::store::JobStatus, String> {
+    crate::store::JobStatus::parse(s).ok_or_else(|| {
+        format!("`{s}` is not a job state; use completed, failed, running, pending or skipped")
+    })
+}
+
 pub fn parse_layout(s: &str) -> Result<crate::catalog::DataLayout, String> {
     crate::catalog::DataLayout::parse(s).ok_or_else(|| {
         format!(

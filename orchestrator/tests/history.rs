@@ -759,7 +759,10 @@ fn bad_databases_and_ids_get_clear_errors() {
     );
     let (code, err) = fails(&db, &["history", "--status", "done"]);
     assert_eq!(code, 2);
-    assert!(err.contains("--status `done` is not a job state"), "{err}");
+    assert!(
+        err.contains("--status") && err.contains("`done` is not a job state"),
+        "{err}"
+    );
 
     // Missing file: not created.
     let missing = dir.path().join("nothing-here.db");

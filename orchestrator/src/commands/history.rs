@@ -8,7 +8,7 @@ use crate::history::export::{CSV_HEADER, csv_record, to_csv};
 use crate::history::time::{format_ms, parse_since};
 use crate::history::{LookupError, value_pm};
 use crate::printer::Printer;
-use crate::store::{HistoryQuery, JobStatus, Queries, now_ms};
+use crate::store::{HistoryQuery, Queries, now_ms};
 
 /// Parse `--metric acc` or `--metric exact_match,strict-match`.
 pub(crate) fn split_metric(text: &str) -> (String, Option<String>) {
@@ -25,17 +25,7 @@ pub fn run(args: &HistoryArgs, global: &GlobalArgs, printer: &Printer) -> anyhow
         .map(|s| parse_since(s, now_ms()))
         .transpose()
         .map_err(InputError)?;
-    let status = args
-        .status
-        .as_deref()
-        .map(|s| {
-            JobStatus::parse(s).ok_or_else(|| {
-                InputError(format!(
-                    "--status `{s}` is not a job state; use completed, failed, running, pending or skipped"
-                ))
-            })
-        })
-        .transpose()?;
+    let status = args.status;
     let (metric, filter) = match args.metric.as_deref().map(split_metric) {
         Some((m, f)) => (Some(m), f),
         None => (None, None),
