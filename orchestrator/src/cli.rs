@@ -114,8 +114,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "SPEC")]
     pub gpus: Option<String>,
     /// Override every model's dtype (f32, f16, bf16).
-    #[arg(long)]
-    pub dtype: Option<String>,
+    #[arg(long, value_parser = parse_dtype)]
+    pub dtype: Option<crate::catalog::DType>,
     /// Samples per batch sent to an engine [default: 8].
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub batch_size: Option<u64>,
@@ -194,8 +194,8 @@ pub struct PlanArgs {
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub prefill_chunk: Option<u64>,
     /// Override every model's dtype (f32, f16, bf16).
-    #[arg(long)]
-    pub dtype: Option<String>,
+    #[arg(long, value_parser = parse_dtype)]
+    pub dtype: Option<crate::catalog::DType>,
 }
 
 #[derive(Debug, Args)]
@@ -206,8 +206,8 @@ pub struct BenchArgs {
     /// A model directory (Hugging Face layout): the same as `assay bench model DIR`.
     pub model_dir: Option<PathBuf>,
     /// Weight dtype (f32, f16, bf16; default: the checkpoint's).
-    #[arg(long)]
-    pub dtype: Option<String>,
+    #[arg(long, value_parser = parse_dtype)]
+    pub dtype: Option<crate::catalog::DType>,
 }
 
 /// What `assay bench` measures.
@@ -235,8 +235,8 @@ pub struct BenchModelArgs {
     /// A model directory (Hugging Face layout) or a hub-cache `org/name`.
     pub model_dir: PathBuf,
     /// Weight dtype (f32, f16, bf16; default: the checkpoint's).
-    #[arg(long)]
-    pub dtype: Option<String>,
+    #[arg(long, value_parser = parse_dtype)]
+    pub dtype: Option<crate::catalog::DType>,
 }
 
 #[derive(Debug, Args)]
@@ -247,8 +247,8 @@ pub struct BenchEngineArgs {
     #[arg(long, default_value_t = 200)]
     pub mc_items: usize,
     /// Weight dtype (f32, f16, bf16; default: the checkpoint's).
-    #[arg(long)]
-    pub dtype: Option<String>,
+    #[arg(long, value_parser = parse_dtype)]
+    pub dtype: Option<crate::catalog::DType>,
 }
 
 #[derive(Debug, Args)]
@@ -410,6 +410,11 @@ pub struct DatasetsArgs {
 }
 
 /// `--format`: a known data layout.
+pub fn parse_dtype(s: &str) -> Result<crate::catalog::DType, String> {
+    crate::catalog::DType::parse(s)
+        .ok_or_else(|| format!("must be one of f32, f16, bf16. Given: {s}"))
+}
+
 pub fn parse_job_status(s: &str) -> Result<crate::store::JobStatus, String> {
     crate::store::JobStatus::parse(s).ok_or_else(|| {
         format!("`{s}` is not a job state; use completed, failed, running, pending or skipped")

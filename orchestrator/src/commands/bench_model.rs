@@ -22,7 +22,7 @@ use assay_engines::bench::{self, BenchOptions, FiguresOptions, SynthLlama};
 use std::path::{Path, PathBuf};
 
 pub fn run(args: &BenchModelArgs, printer: &Printer) -> anyhow::Result<u8> {
-    let load = load_options(args.dtype.as_deref())?;
+    let load = load_options(args.dtype);
     let dir = &args.model_dir;
     // A directory, or `org/name[@revision]` in the Hugging Face cache.
     if !dir.exists()
@@ -55,7 +55,7 @@ pub fn run(args: &BenchModelArgs, printer: &Printer) -> anyhow::Result<u8> {
 }
 
 pub fn figures(args: &BenchEngineArgs, printer: &Printer) -> anyhow::Result<u8> {
-    let load = load_options(args.dtype.as_deref())?;
+    let load = load_options(args.dtype);
     let dir = match &args.model_dir {
         Some(dir) => dir.clone(),
         None => synthetic_80m(printer)?,
@@ -130,12 +130,11 @@ pub fn figures(args: &BenchEngineArgs, printer: &Printer) -> anyhow::Result<u8> 
     Ok(EXIT_OK)
 }
 
-fn load_options(dtype: Option<&str>) -> Result<LoadOptions, InputError> {
-    let dtype = super::dtype_flag(dtype)?;
-    Ok(LoadOptions {
+fn load_options(dtype: Option<crate::catalog::DType>) -> LoadOptions {
+    LoadOptions {
         dtype,
         ..LoadOptions::default()
-    })
+    }
 }
 
 /// The deterministic ~80M Llama used for the engine figures, written once into the cache.

@@ -106,7 +106,7 @@ impl RunConfig {
             datasets: a.datasets.clone(),
             limit: a.limit,
             gpus: a.gpus.clone(),
-            dtype: a.dtype.clone(),
+            dtype: a.dtype.map(|d| d.as_str().to_string()),
             batch_size: a.batch_size.unwrap_or(DEFAULT_BATCH),
             max_seq_len: a.max_seq_len,
             num_fewshot: a.num_fewshot,
