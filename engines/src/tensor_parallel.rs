@@ -15,7 +15,7 @@
 //!   [`rank::ShardedModel`] (a [`CausalLm`](crate::models::CausalLm)) that sends jobs over
 //!   channels and collects replies, so the single-device engine's batching, scoring and
 //!   generation code serves both engines. On CPU, ranks meet in
-//!   [`LocalGroup`](crate::parallel::local::LocalGroup) (deterministic rank-order sums); on
+//!   [`ThreadGroup`](crate::parallel::threads::ThreadGroup) (deterministic rank-order sums); on
 //!   CUDA devices (`--features nccl,cuda`), each rank thread holds its NCCL communicator in a
 //!   thread-local (see `parallel::nccl`).
 //! - Telemetry: the single-device counters plus one
@@ -35,7 +35,7 @@ use crate::api::{
 use crate::checkpoint::{ModelConfig, resolve_model_dir};
 use crate::lightweight::{LightweightEngine, make_device};
 use crate::parallel::TpShape;
-use crate::parallel::local::LocalGroup;
+use crate::parallel::threads::ThreadGroup;
 use crate::telemetry::{EngineTelemetry, RankTelemetry};
 use rank::{RankSetup, ShardedModel, Transport};
 
@@ -219,21 +219,21 @@ impl TensorParallelEngine {
 fn transport(
     tp: usize,
     on_cuda: bool,
-) -> Result<(Transport, Option<Arc<LocalGroup>>), EngineError> {
+) -> Result<(Transport, Option<Arc<ThreadGroup>>), EngineError> {
     if !on_cuda {
-        let (group, comms) = LocalGroup::new(tp);
-        return Ok((Transport::Local(comms), Some(group)));
+        let (group, comms) = ThreadGroup::new(tp);
+        return Ok((Transport::Threads(comms), Some(group)));
     }
     nccl_transport()
 }
 
 #[cfg(all(feature = "nccl", feature = "cuda"))]
-fn nccl_transport() -> Result<(Transport, Option<Arc<LocalGroup>>), EngineError> {
+fn nccl_transport() -> Result<(Transport, Option<Arc<ThreadGroup>>), EngineError> {
     Ok((Transport::Nccl(crate::parallel::nccl::unique_id()?), None))
 }
 
 #[cfg(not(all(feature = "nccl", feature = "cuda")))]
-fn nccl_transport() -> Result<(Transport, Option<Arc<LocalGroup>>), EngineError> {
+fn nccl_transport() -> Result<(Transport, Option<Arc<ThreadGroup>>), EngineError> {
     Err(EngineError::Device(
         "tensor parallelism over CUDA devices needs a build with --features nccl,cuda".into(),
     ))

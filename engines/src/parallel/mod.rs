@@ -7,15 +7,15 @@
 //!
 //! Transports, one per implementation of [`Comm`]:
 //! - [`SingleRank`]: one device, no communication.
-//! - [`local::LocalComm`]: ranks are threads of one process on the CPU; see [`local`].
+//! - [`threads::ThreadComm`]: ranks are threads of one process on the CPU; see [`threads`].
 //! - `nccl::NcclComm` (`--features nccl`): one rank per GPU; see `nccl`.
 //!
 //! [`meter`] counts the activation bytes a rank holds at its peak.
 
-pub mod local;
 pub mod meter;
 #[cfg(feature = "nccl")]
 pub mod nccl;
+pub mod threads;
 
 use std::sync::Arc;
 

@@ -20,15 +20,15 @@ use candle_core::{DType as CDType, Device, Result as CResult, Tensor};
 use crate::api::EngineError;
 use crate::checkpoint::{ModelConfig, Weights};
 use crate::models::{CausalLm, KvCache, ModelSpec, Step, registry};
-use crate::parallel::local::{LocalComm, LocalGroup};
+use crate::parallel::threads::{ThreadComm, ThreadGroup};
 use crate::parallel::{Comm, meter};
 use crate::telemetry::RankTelemetry;
 
 /// How ranks talk to each other.
 #[derive(Debug, Clone)]
 pub(crate) enum Transport {
-    /// Threads on the CPU, one [`LocalComm`] each.
-    Local(Vec<Arc<LocalComm>>),
+    /// Threads on the CPU, one [`ThreadComm`] each.
+    Threads(Vec<Arc<ThreadComm>>),
     /// One CUDA device per rank, NCCL between them.
     #[cfg(all(feature = "nccl", feature = "cuda"))]
     Nccl(cudarc::nccl::Id),
@@ -73,7 +73,7 @@ pub(crate) type SharedStats = Arc<Vec<Mutex<RankTelemetry>>>;
 pub(crate) struct ShardedModel {
     spec: ModelSpec,
     ranks: Vec<RankHandle>,
-    group: Option<Arc<LocalGroup>>,
+    group: Option<Arc<ThreadGroup>>,
 }
 
 impl std::fmt::Debug for ShardedModel {
@@ -93,7 +93,7 @@ impl ShardedModel {
     pub fn start(
         setup: RankSetup,
         transport: Transport,
-        group: Option<Arc<LocalGroup>>,
+        group: Option<Arc<ThreadGroup>>,
     ) -> Result<(Self, SharedStats), EngineError> {
         let tp = setup.devices.len();
         let stats: SharedStats = Arc::new(
@@ -273,7 +273,7 @@ fn rank_main(
     rank: usize,
     setup: RankSetup,
     transport: Transport,
-    group: Option<Arc<LocalGroup>>,
+    group: Option<Arc<ThreadGroup>>,
     stats: SharedStats,
     load_tx: Sender<Result<ModelSpec, EngineError>>,
     jobs: Receiver<Job>,
@@ -340,7 +340,7 @@ fn rank_main(
     }
 }
 
-type Loaded = (Box<dyn CausalLm>, Option<Arc<LocalComm>>, u64);
+type Loaded = (Box<dyn CausalLm>, Option<Arc<ThreadComm>>, u64);
 
 fn load_shard(
     rank: usize,
@@ -348,8 +348,8 @@ fn load_shard(
     transport: &Transport,
     device: &Device,
 ) -> Result<Loaded, EngineError> {
-    let (comm, local): (Arc<dyn Comm>, Option<Arc<LocalComm>>) = match transport {
-        Transport::Local(comms) => {
+    let (comm, local): (Arc<dyn Comm>, Option<Arc<ThreadComm>>) = match transport {
+        Transport::Threads(comms) => {
             let c = comms
                 .get(rank)
                 .cloned()

@@ -11,11 +11,11 @@
 
 pub mod bench;
 mod bulk;
-mod checkpoint;
 mod error;
 mod queries;
 mod sqlite;
 mod types;
+mod wal;
 mod writer;
 
 pub use error::StoreError;

@@ -7,9 +7,9 @@
 //! switched on and pending migrations applied.
 
 use super::Store;
-use super::checkpoint::{self, Checkpoints};
 use super::error::{SQLITE_NOTADB, StoreError, describe, is_busy, sqlite_code};
 use super::types::*;
+use super::wal::{self, WalCheckpoints};
 use super::writer::{self, CHUNK_HASHES, Command, Writer, WriterHandle};
 use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::sqlite::{
@@ -110,8 +110,8 @@ impl SqliteStore {
             });
         }
         migrate(&path, &mut conn).await?;
-        // Checkpoints run beside the writer; its own automatic checkpoint is only a backstop.
-        sqlx::query(checkpoint::WRITER_BACKSTOP)
+        // WalCheckpoints run beside the writer; its own automatic checkpoint is only a backstop.
+        sqlx::query(wal::WRITER_BACKSTOP)
             .execute(&mut conn)
             .await
             .map_err(open_err)?;
@@ -126,7 +126,7 @@ impl SqliteStore {
             .map_err(open_err)?;
         let writer = writer::spawn(
             Writer::new(conn, path.clone(), options.busy_timeout)
-                .with_checkpoints(Checkpoints::spawn(checkpoint_conn)),
+                .with_checkpoints(WalCheckpoints::spawn(checkpoint_conn)),
         );
         let store = SqliteStore {
             path,

@@ -5,17 +5,17 @@
 //! Batches of rows (samples, aggregates, telemetry) go through one generic path,
 //! [`Writer::insert_batch`], which hands them to `bulk.rs`: one transaction per batch, one
 //! prepared single-row `INSERT` per table ([`BulkRow`]). After each command the writer tells the
-//! checkpoint task (`checkpoint.rs`) that the WAL grew, so it never copies pages back itself
+//! checkpoint task (`wal.rs`) that the WAL grew, so it never copies pages back itself
 //! unless that task falls far behind.
 
 use super::bulk::{self, Binder, BulkError, BulkRow};
-use super::checkpoint::Checkpoints;
 use super::error::{SQLITE_BUSY, SQLITE_LOCKED, StoreError, describe, is_busy};
 use super::now_ms;
 use super::types::{
     AggregateRow, FailureGroup, JobUpdate, NewJob, NewRun, ResumeScope, RunStatus, SampleRow,
     TelemetrySample,
 };
+use super::wal::WalCheckpoints;
 use sqlx::sqlite::{Sqlite, SqliteConnection};
 use sqlx::{Connection, QueryBuilder};
 use std::path::PathBuf;
@@ -103,7 +103,7 @@ pub(crate) struct Writer {
     conn: SqliteConnection,
     path: PathBuf,
     busy_timeout: Duration,
-    checkpoints: Option<Checkpoints>,
+    checkpoints: Option<WalCheckpoints>,
 }
 
 impl Writer {
@@ -116,8 +116,8 @@ impl Writer {
         }
     }
 
-    /// Leave WAL checkpoints to a task of their own (see `checkpoint.rs`).
-    pub(crate) fn with_checkpoints(mut self, checkpoints: Checkpoints) -> Self {
+    /// Leave WAL checkpoints to a task of their own (see `wal.rs`).
+    pub(crate) fn with_checkpoints(mut self, checkpoints: WalCheckpoints) -> Self {
         self.checkpoints = Some(checkpoints);
         self
     }

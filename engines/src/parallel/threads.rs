@@ -1,7 +1,7 @@
 //! The in-process CPU transport: ranks are threads of one process, each owning its shard.
 //!
-//! Threading model: every rank thread holds an `Arc<LocalComm>` (its rank number plus a handle
-//! on the shared [`LocalGroup`]). A collective is a rendezvous under one `Mutex` + `Condvar`:
+//! Threading model: every rank thread holds an `Arc<ThreadComm>` (its rank number plus a handle
+//! on the shared [`ThreadGroup`]). A collective is a rendezvous under one `Mutex` + `Condvar`:
 //! each rank deposits its tensor in its own slot; the last rank to arrive combines the slots in
 //! rank order (sum for all-reduce, concatenation for all-gather), publishes the result and
 //! wakes the others, who take a handle on the same (immutable) result tensor. Combining in rank
@@ -10,9 +10,9 @@
 //! Nothing here needs `unsafe`: candle CPU tensors are `Send + Sync` (shared storage behind an
 //! `Arc`), so a slot can hand a rank's tensor to the combining thread without copying it.
 //!
-//! Failure: a rank whose work fails calls [`LocalGroup::abort`], so ranks waiting in (or later
+//! Failure: a rank whose work fails calls [`ThreadGroup::abort`], so ranks waiting in (or later
 //! entering) a collective return an error instead of blocking forever; the engine calls
-//! [`LocalGroup::reset`] once every rank has answered.
+//! [`ThreadGroup::reset`] once every rank has answered.
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Instant;
@@ -39,7 +39,7 @@ struct Round {
 
 /// The rendezvous shared by the ranks of one model.
 #[derive(Debug)]
-pub struct LocalGroup {
+pub struct ThreadGroup {
     world_size: usize,
     round: Mutex<Round>,
     cv: Condvar,
@@ -57,11 +57,11 @@ pub struct CommStats {
     pub combine_seconds: f64,
 }
 
-/// One rank's end of a [`LocalGroup`].
+/// One rank's end of a [`ThreadGroup`].
 #[derive(Debug)]
-pub struct LocalComm {
+pub struct ThreadComm {
     rank: usize,
-    group: Arc<LocalGroup>,
+    group: Arc<ThreadGroup>,
     stats: Mutex<CommStats>,
 }
 
@@ -69,10 +69,10 @@ fn err(msg: impl Into<String>) -> candle_core::Error {
     candle_core::Error::Msg(msg.into())
 }
 
-impl LocalGroup {
+impl ThreadGroup {
     /// A group of `world_size` ranks and one communicator per rank, in rank order.
-    pub fn new(world_size: usize) -> (Arc<LocalGroup>, Vec<Arc<LocalComm>>) {
-        let group = Arc::new(LocalGroup {
+    pub fn new(world_size: usize) -> (Arc<ThreadGroup>, Vec<Arc<ThreadComm>>) {
+        let group = Arc::new(ThreadGroup {
             world_size,
             round: Mutex::new(Round {
                 slots: vec![None; world_size],
@@ -82,7 +82,7 @@ impl LocalGroup {
         });
         let comms = (0..world_size)
             .map(|rank| {
-                Arc::new(LocalComm {
+                Arc::new(ThreadComm {
                     rank,
                     group: group.clone(),
                     stats: Mutex::new(CommStats::default()),
@@ -98,7 +98,7 @@ impl LocalGroup {
             .map_err(|_| err("tensor-parallel group: a rank panicked during a collective"))
     }
 
-    /// Makes every pending and later collective fail until [`LocalGroup::reset`].
+    /// Makes every pending and later collective fail until [`ThreadGroup::reset`].
     pub fn abort(&self) {
         if let Ok(mut r) = self.round.lock() {
             r.aborted = true;
@@ -185,7 +185,7 @@ fn combine(op: Op, parts: &[Tensor]) -> CResult<Tensor> {
     }
 }
 
-impl LocalComm {
+impl ThreadComm {
     pub fn stats(&self) -> CommStats {
         self.stats.lock().map(|s| *s).unwrap_or_default()
     }
@@ -205,7 +205,7 @@ impl LocalComm {
     }
 }
 
-impl Comm for LocalComm {
+impl Comm for ThreadComm {
     fn rank(&self) -> usize {
         self.rank
     }
@@ -227,9 +227,9 @@ mod tests {
 
     fn run_ranks(
         ws: usize,
-        f: impl Fn(&LocalComm) -> CResult<Tensor> + Send + Sync,
+        f: impl Fn(&ThreadComm) -> CResult<Tensor> + Send + Sync,
     ) -> Vec<CResult<Tensor>> {
-        let (_group, comms) = LocalGroup::new(ws);
+        let (_group, comms) = ThreadGroup::new(ws);
         std::thread::scope(|s| {
             let handles: Vec<_> = comms.iter().map(|c| s.spawn(|| f(c))).collect();
             handles
@@ -273,7 +273,7 @@ mod tests {
 
     #[test]
     fn an_aborted_group_releases_waiting_ranks() {
-        let (group, comms) = LocalGroup::new(2);
+        let (group, comms) = ThreadGroup::new(2);
         let waiting = {
             let c = comms[0].clone();
             std::thread::spawn(move || {

@@ -20,12 +20,12 @@ pub(crate) const MIN_INTERVAL: Duration = Duration::from_millis(100);
 pub(crate) const WRITER_BACKSTOP: &str = "PRAGMA wal_autocheckpoint = 10000";
 
 /// The writer's side: report commits, and stop the task.
-pub(crate) struct Checkpoints {
+pub(crate) struct WalCheckpoints {
     kick: mpsc::Sender<()>,
     done: oneshot::Receiver<()>,
 }
 
-impl Checkpoints {
+impl WalCheckpoints {
     /// Start the task on `conn`, a read-write connection to the writer's database.
     pub(crate) fn spawn(mut conn: SqliteConnection) -> Self {
         let (kick, mut kicks) = mpsc::channel::<()>(1);
@@ -57,7 +57,7 @@ impl Checkpoints {
             }
             let _ = done_tx.send(());
         });
-        Checkpoints { kick, done }
+        WalCheckpoints { kick, done }
     }
 
     /// Note a commit: a checkpoint follows unless one is already due.
