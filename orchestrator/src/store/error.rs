@@ -62,8 +62,22 @@ pub enum StoreError {
         "the results database path {path} is a directory; pass a file path with --db or ASSAY_DB"
     )]
     IsDirectory { path: PathBuf },
-    #[error("results database error while {context} ({kind})")]
-    Database { context: String, kind: String },
+    #[error("results database {}error while {context} ({kind})", at(.path))]
+    Database {
+        /// The database file (empty where the error came without it).
+        path: PathBuf,
+        context: String,
+        kind: String,
+    },
+}
+
+/// `"{path}: "`, or nothing for an unknown path.
+fn at(path: &std::path::Path) -> String {
+    if path.as_os_str().is_empty() {
+        String::new()
+    } else {
+        format!("{}: ", path.display())
+    }
 }
 
 impl StoreError {
@@ -94,6 +108,7 @@ impl From<sqlx::Error> for StoreError {
                 detail: format!("column {index} holds an unexpected value"),
             },
             other => StoreError::Database {
+                path: PathBuf::new(),
                 context: "accessing it".to_string(),
                 kind: describe(&other),
             },

@@ -235,6 +235,7 @@ impl SqliteStore {
                     waited,
                 },
                 e => StoreError::Database {
+                    path: path.clone(),
                     context: context.to_string(),
                     kind: describe(&e),
                 },

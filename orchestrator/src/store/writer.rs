@@ -188,6 +188,7 @@ impl Writer {
                 }
             } else {
                 StoreError::Database {
+                    path: path.clone(),
                     context: context.clone(),
                     kind: describe(&e),
                 }
@@ -343,6 +344,7 @@ impl Writer {
             }
         } else {
             StoreError::Database {
+                path: self.path.clone(),
                 context: context.to_string(),
                 kind: e.describe(),
             }

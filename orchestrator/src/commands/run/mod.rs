@@ -335,7 +335,14 @@ async fn run_with_store(
             now_ms(),
             (!error.is_empty()).then(|| error.join("\n")),
         )
-        .await?;
+        .await
+        .map_err(|e| {
+            // The run is stored and its committed samples with it: it can be resumed once the
+            // database can be written again.
+            anyhow::Error::new(e).context(format!(
+                "run {run_id} could not be marked {status}; what was committed is kept, and `{resume_command}` continues it once the database can be written"
+            ))
+        })?;
     let output = RunOutput {
         run_id,
         status,
