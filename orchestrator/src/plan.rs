@@ -351,7 +351,7 @@ fn active_params(model: &Model) -> f64 {
     }
 }
 
-fn job_plan(model: &Model, ctx: &Context<'_>) -> (JobPlan, schedule::Job) {
+fn job_plan(model: &Model, ctx: &Context<'_>) -> (JobPlan, schedule::Task) {
     let local = (ctx.locate)(model);
     let weights = local
         .as_ref()
@@ -434,7 +434,7 @@ fn schedule_job(
     samples: u64,
     (prefill, decode): (u64, u64),
     inv: &Inventory,
-) -> schedule::Job {
+) -> schedule::Task {
     // Remote jobs run on their server, not on the local devices this schedule covers.
     let schedulable = runnable
         && samples > 0
@@ -449,7 +449,7 @@ fn schedule_job(
     let flop_per_token = 2.0 * active_params(model);
     let work = flop_per_token * (prefill as f64 / PREFILL_EFFICIENCY + decode as f64 / decode_eff);
     let one_device = route.tp == 1 && !inv.is_cpu_only();
-    schedule::Job {
+    schedule::Task {
         // CPU ranks are threads of one process on the one CPU slot.
         gang: if route.on_cpu { 1 } else { route.tp as usize },
         pools,
@@ -464,7 +464,7 @@ fn schedule_job(
     }
 }
 
-fn estimate_line(prefill: u64, decode: u64, job: &schedule::Job) -> String {
+fn estimate_line(prefill: u64, decode: u64, job: &schedule::Task) -> String {
     format!(
         "{} prefill + {} decode tokens → {:.3e} FLOP at peak (after efficiency), load {:.1} s per replica",
         crate::sizing::int(prefill),

@@ -84,9 +84,10 @@ pub struct Slot {
     pub flops: f64,
 }
 
-/// A job to place: `gang` slots from one of `pools` (slot positions, best fit first).
+/// What the scheduler places for one job (named apart from the run's `JobSpec` and the
+/// store's `JobRecord`): `gang` slots from one of `pools` (slot positions, best fit first).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Job {
+pub struct Task {
     pub gang: usize,
     pub pools: Vec<Vec<usize>>,
     /// FLOP to do at peak rate (already divided by efficiency).
@@ -119,7 +120,7 @@ pub struct Schedule {
     pub lower_bound: f64,
 }
 
-impl Job {
+impl Task {
     fn duration_on(&self, slots: &[Slot], chosen: &[usize], replicas: usize) -> f64 {
         let rate = chosen
             .iter()
@@ -151,7 +152,7 @@ impl Job {
 }
 
 /// Schedule `jobs` on `slots`. Jobs with no pool (unplaceable) are ignored.
-pub fn build(jobs: &[Job], slots: &[Slot]) -> Schedule {
+pub fn build(jobs: &[Task], slots: &[Slot]) -> Schedule {
     // Jobs routed alike share pools: split each distinct pool list into NVLink groups once.
     let mut distinct: std::collections::HashMap<&[Vec<usize>], std::rc::Rc<Vec<Vec<usize>>>> =
         Default::default();
@@ -197,7 +198,7 @@ fn makespan(pieces: &[Piece]) -> f64 {
 }
 
 /// `max(longest job at its most replicas, Σ gang·d / slots)`.
-pub fn lower_bound(jobs: &[Job], slots: &[Slot]) -> f64 {
+pub fn lower_bound(jobs: &[Task], slots: &[Slot]) -> f64 {
     let placeable = || jobs.iter().filter(|j| !j.pools.is_empty());
     let area: f64 = placeable()
         .map(|j| j.gang as f64 * j.best_duration(slots))
@@ -211,7 +212,7 @@ pub fn lower_bound(jobs: &[Job], slots: &[Slot]) -> f64 {
     longest.max(area / slots.len().max(1) as f64)
 }
 
-fn initial_replicas(jobs: &[Job], slots: &[Slot]) -> Vec<usize> {
+fn initial_replicas(jobs: &[Task], slots: &[Slot]) -> Vec<usize> {
     let placeable = || jobs.iter().filter(|j| !j.pools.is_empty());
     let area: f64 = placeable()
         .map(|j| j.gang as f64 * j.best_duration(slots))
@@ -233,7 +234,7 @@ fn initial_replicas(jobs: &[Job], slots: &[Slot]) -> Vec<usize> {
 
 /// Longest-first list scheduling of every replica of every placeable job.
 fn list_schedule(
-    jobs: &[Job],
+    jobs: &[Task],
     slots: &[Slot],
     groups: &[std::rc::Rc<Vec<Vec<usize>>>],
     replicas: &[usize],
@@ -275,7 +276,7 @@ fn list_schedule(
 }
 
 /// Each pool of a job split by NVLink group (slot order kept: best fit first).
-fn nvlink_groups(job: &Job, slots: &[Slot]) -> Vec<Vec<usize>> {
+fn nvlink_groups(job: &Task, slots: &[Slot]) -> Vec<Vec<usize>> {
     let mut groups: Vec<Vec<usize>> = Vec::new();
     for pool in &job.pools {
         let mut of_pool: Vec<(usize, Vec<usize>)> = Vec::new();
@@ -293,7 +294,7 @@ fn nvlink_groups(job: &Job, slots: &[Slot]) -> Vec<Vec<usize>> {
 /// Where a piece ends earliest: `(slots, start, in one NVLink group)`. NVLink groups of each
 /// pool are tried first; a gang spans groups only when no group of any pool can hold it.
 fn place(
-    job: &Job,
+    job: &Task,
     groups: &[Vec<usize>],
     slots: &[Slot],
     free_at: &[f64],
@@ -387,8 +388,8 @@ mod tests {
         }
         out
     }
-    fn job(gang: usize, pool: Vec<usize>, work: f64, max_replicas: usize) -> Job {
-        Job {
+    fn job(gang: usize, pool: Vec<usize>, work: f64, max_replicas: usize) -> Task {
+        Task {
             gang,
             pools: vec![pool],
             work,
@@ -398,7 +399,7 @@ mod tests {
     }
 
     /// No slot runs two pieces at once, gangs have their size from one pool, bound holds.
-    fn check_invariants(jobs: &[Job], slots: &[Slot], s: &Schedule) {
+    fn check_invariants(jobs: &[Task], slots: &[Slot], s: &Schedule) {
         for p in &s.pieces {
             let job = &jobs[p.job];
             assert_eq!(p.slots.len(), job.gang);
@@ -439,7 +440,7 @@ mod tests {
     #[test]
     fn replicas_fill_idle_gpus() {
         let slots = slots(&[8]);
-        let jobs: Vec<Job> = (0..4)
+        let jobs: Vec<Task> = (0..4)
             .map(|_| job(1, (0..8).collect(), 100.0, 1000))
             .collect();
         let s = build(&jobs, &slots);
@@ -511,7 +512,7 @@ mod tests {
     #[test]
     fn unplaceable_jobs_are_skipped_and_an_empty_plan_is_empty() {
         let slots = slots(&[2]);
-        let jobs = vec![Job {
+        let jobs = vec![Task {
             gang: 1,
             pools: vec![],
             work: 10.0,

@@ -135,7 +135,7 @@ pub fn random_jobs(
     seed: u64,
     n: usize,
     gpus: usize,
-) -> (Vec<crate::schedule::Job>, Vec<crate::schedule::Slot>) {
+) -> (Vec<crate::schedule::Task>, Vec<crate::schedule::Slot>) {
     use rand::{Rng, SeedableRng, rngs::StdRng};
     let flops = 989e12;
     let slots: Vec<crate::schedule::Slot> = (0..gpus)
@@ -161,7 +161,7 @@ pub fn random_jobs(
             } else {
                 1.0
             };
-            crate::schedule::Job {
+            crate::schedule::Task {
                 gang,
                 pools: vec![(0..gpus).collect()],
                 work: seconds * flops * gang as f64 * eff,

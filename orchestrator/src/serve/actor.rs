@@ -19,7 +19,7 @@ use super::validate::{ApiError, SamplingParams};
 pub type Reply<T> = oneshot::Sender<Result<T, ApiError>>;
 
 /// Work for the engine thread.
-pub enum Job {
+pub enum EngineCall {
     /// Generation from a prompt, or from chat messages rendered by the model's template.
     Generate {
         prompt: Prompt,
@@ -132,7 +132,7 @@ struct Actor {
 }
 
 /// Runs jobs until every sender is dropped and the last live request has finished.
-pub fn run(engine: LightweightEngine, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
+pub fn run(engine: LightweightEngine, mut rx: mpsc::Receiver<EngineCall>, max_batch: usize) {
     let mut a = Actor {
         batch: DecodeBatch::new(&engine),
         engine,
@@ -170,21 +170,21 @@ pub fn run(engine: LightweightEngine, mut rx: mpsc::Receiver<Job>, max_batch: us
 
 impl Actor {
     /// Answers token-count and echo jobs, and admits generation jobs into the batch.
-    fn serve(&mut self, jobs: Vec<Job>) {
+    fn serve(&mut self, jobs: Vec<EngineCall>) {
         let mut admit = Vec::new();
         let mut echo_prompts = Vec::new();
         let mut echo_replies = Vec::new();
         let mut top_k = 0;
         for job in jobs {
             match job {
-                Job::Tokenize { prompt, reply } => {
+                EngineCall::Tokenize { prompt, reply } => {
                     let n = self
                         .engine
                         .token_count(&prompt)
                         .map_err(|e| ApiError::invalid("prompt", e.to_string()));
                     let _ = reply.send(n);
                 }
-                Job::Echo {
+                EngineCall::Echo {
                     prompt,
                     top_k: k,
                     reply,
@@ -193,7 +193,7 @@ impl Actor {
                     echo_prompts.push(prompt);
                     echo_replies.push((reply, k));
                 }
-                Job::Generate {
+                EngineCall::Generate {
                     prompt,
                     max_tokens,
                     stop,

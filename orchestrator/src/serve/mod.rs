@@ -36,7 +36,7 @@ use axum::routing::{get, post};
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 
-use actor::{Generated, Job, Prompt, Sink, StreamEvent};
+use actor::{EngineCall, Generated, Prompt, Sink, StreamEvent};
 use validate::{ApiError, Limits};
 
 /// Server settings.
@@ -51,7 +51,7 @@ pub struct ServeOptions {
 }
 
 struct AppState {
-    jobs: mpsc::Sender<Job>,
+    jobs: mpsc::Sender<EngineCall>,
     limits: Limits,
     created: u64,
     next_id: AtomicU64,
@@ -135,7 +135,7 @@ async fn models(State(s): AppRef) -> Response {
 
 impl AppState {
     /// Queues a job; 429 when the queue is full, 503 when the engine thread is gone.
-    fn queue(&self, job: Job) -> Result<(), ApiError> {
+    fn queue(&self, job: EngineCall) -> Result<(), ApiError> {
         match self.jobs.try_send(job) {
             Ok(()) => Ok(()),
             Err(mpsc::error::TrySendError::Full(_)) => Err(ApiError {
@@ -153,7 +153,10 @@ impl AppState {
     }
 
     /// Queues a job and waits for its one reply.
-    async fn submit<T>(&self, make: impl FnOnce(actor::Reply<T>) -> Job) -> Result<T, ApiError> {
+    async fn submit<T>(
+        &self,
+        make: impl FnOnce(actor::Reply<T>) -> EngineCall,
+    ) -> Result<T, ApiError> {
         let (tx, rx) = oneshot::channel();
         self.queue(make(tx))?;
         rx.await.unwrap_or_else(|_| Err(engine_gone()))
@@ -163,7 +166,7 @@ impl AppState {
     /// before any text becomes the HTTP error.
     async fn submit_stream(
         &self,
-        make: impl FnOnce(Sink) -> Job,
+        make: impl FnOnce(Sink) -> EngineCall,
     ) -> Result<(StreamEvent, mpsc::UnboundedReceiver<StreamEvent>), ApiError> {
         let (tx, mut rx) = mpsc::unbounded_channel();
         self.queue(make(Sink::Stream(tx)))?;
@@ -302,7 +305,7 @@ async fn completions_inner(s: &AppState, body: &[u8]) -> Result<Response, ApiErr
     if req.echo {
         return echo(s, req, head).await;
     }
-    let job = |sink| Job::Generate {
+    let job = |sink| EngineCall::Generate {
         prompt: Prompt::Text(req.prompt.clone()),
         max_tokens: req.max_tokens,
         stop: req.stop.clone(),
@@ -349,7 +352,7 @@ async fn echo(
 ) -> Result<Response, ApiError> {
     let k = req.logprobs.unwrap_or(0);
     let sp = s
-        .submit(|reply| Job::Echo {
+        .submit(|reply| EngineCall::Echo {
             prompt: req.prompt.clone(),
             top_k: k.max(1),
             reply,
@@ -400,7 +403,7 @@ async fn chat_inner(s: &AppState, body: &[u8]) -> Result<Response, ApiError> {
             content: content.clone(),
         })
         .collect();
-    let job = |sink| Job::Generate {
+    let job = |sink| EngineCall::Generate {
         prompt: Prompt::Chat(messages),
         max_tokens: req.max_tokens,
         stop: req.stop.clone(),
@@ -452,7 +455,9 @@ async fn tokenize(State(s): AppRef, body: Bytes) -> Response {
             .and_then(Value::as_str)
             .ok_or_else(|| ApiError::invalid("prompt", "`prompt` must be a string".into()))?
             .to_string();
-        let n = s.submit(|reply| Job::Tokenize { prompt, reply }).await?;
+        let n = s
+            .submit(|reply| EngineCall::Tokenize { prompt, reply })
+            .await?;
         Ok::<_, ApiError>(json_response(
             200,
             &json!({"count": n, "max_model_len": s.limits.max_seq_len}),
