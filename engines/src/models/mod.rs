@@ -403,6 +403,31 @@ mod tests {
     use super::*;
 
     #[test]
+    fn sliding_window_follows_each_family() {
+        // Qwen2: only when asked for (transformers' default is false).
+        assert_eq!(sliding_window("Qwen2ForCausalLM", None, Some(4096)), None);
+        assert_eq!(
+            sliding_window("Qwen2ForCausalLM", Some(true), Some(4096)),
+            Some(4096)
+        );
+        // Mistral and others: unless turned off.
+        assert_eq!(
+            sliding_window("MistralForCausalLM", None, Some(4096)),
+            Some(4096)
+        );
+        assert_eq!(
+            sliding_window("MistralForCausalLM", Some(false), Some(4096)),
+            None
+        );
+        assert_eq!(sliding_window("MistralForCausalLM", None, None), None);
+        // Llama and Phi have none.
+        assert_eq!(
+            sliding_window("LlamaForCausalLM", Some(true), Some(4096)),
+            None
+        );
+    }
+
+    #[test]
     fn step_mask_applies_window_padding_and_cache() -> CResult<()> {
         // Row 0: two cached real slots (pos 0,1), one new token at pos 2.
         // Row 1: one left pad, one real (pos 0), new token pos 1.
