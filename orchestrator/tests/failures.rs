@@ -83,12 +83,10 @@ fn a_server_that_refuses_every_request_fails_the_run_and_says_why_everywhere() {
         error.contains("gave up after the first 8 samples"),
         "{error}"
     );
-    // The same refusal eight times in a row: the other twelve items were never sent.
-    assert!(
-        server.posts.load(Ordering::SeqCst) < 20,
-        "{} requests",
-        server.posts.load(Ordering::SeqCst)
-    );
+    // The same refusal eight times in a row (the first batch is no larger than that): the other
+    // twelve items were never sent. `tf` adds at most one request per choice of its 2 items.
+    let posts = server.posts.load(Ordering::SeqCst);
+    assert!((8..=12).contains(&posts), "{posts} requests");
 
     // The human table names the reason too.
     let db2 = s.dir.path().join("f2.db");

@@ -464,8 +464,7 @@ async fn run_dataset(
     if let Some(b) = bar {
         b.dataset(&r.dataset.name);
     }
-    let queue: VecDeque<Vec<usize>> = r.pending.chunks(per).map(|c| c.to_vec()).collect();
-    let queue = Arc::new(Mutex::new(queue));
+    let queue = Arc::new(Mutex::new(batches(&r.pending, per)));
     // Shared, read-only view of this dataset for the replica tasks.
     let shared = Arc::new(Shared {
         dataset: r.dataset.clone(),
@@ -541,6 +540,22 @@ async fn run_dataset(
             Ok((back, why))
         }
     }
+}
+
+/// The batches of a dataset's pending samples: the first no larger than
+/// [`failures::GIVE_UP_AFTER`], so a server that refuses everything is found after that many
+/// requests (not after a whole batch of its concurrency); the rest `per` at a time.
+fn batches(pending: &[usize], per: usize) -> VecDeque<Vec<usize>> {
+    let first = pending
+        .len()
+        .min(per.min(failures::GIVE_UP_AFTER as usize).max(1));
+    let (head, rest) = pending.split_at(first);
+    let mut out: VecDeque<Vec<usize>> = VecDeque::new();
+    if !head.is_empty() {
+        out.push_back(head.to_vec());
+    }
+    out.extend(rest.chunks(per.max(1)).map(<[usize]>::to_vec));
+    out
 }
 
 /// How a dataset's samples are going, across its replicas.
@@ -902,6 +917,18 @@ mod tests {
             }),
             ..Stats::default()
         }
+    }
+
+    #[test]
+    fn the_first_batch_is_a_probe() {
+        let pending: Vec<usize> = (0..40).collect();
+        let b = batches(&pending, 32);
+        let sizes: Vec<usize> = b.iter().map(Vec::len).collect();
+        assert_eq!(sizes, vec![8, 32]);
+        assert_eq!(b.iter().flatten().copied().collect::<Vec<_>>(), pending);
+        let sizes: Vec<usize> = batches(&pending[..5], 4).iter().map(Vec::len).collect();
+        assert_eq!(sizes, vec![4, 1]);
+        assert!(batches(&[], 8).is_empty());
     }
 
     #[test]
