@@ -493,6 +493,7 @@ pub fn render(s: &RunSummary, cmp: Option<&Comparison>) -> Result<String, Report
 body {{ font-family: sans-serif; margin: 2em; color: #222; }}
 figure.chart {{ margin: 1.5em 0; }} figure.chart svg {{ max-width: 100%; height: auto; }}
 figcaption {{ color: #555; font-size: 0.9em; }}
+pre {{ white-space: pre-wrap; overflow-wrap: anywhere; }}
 table {{ border-collapse: collapse; margin: 1em 0; }} td, th {{ border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; }}
 </style>
 {CHECK_SCRIPT}
