@@ -300,6 +300,10 @@ pub struct HistoryArgs {
     /// CSV on stdout instead of a table.
     #[arg(long, conflicts_with = "json")]
     pub csv: bool,
+    /// A leaderboard instead of rows: models × datasets, each model's newest result with its
+    /// rank, `*` where it is significantly ahead of the next rank.
+    #[arg(long, conflicts_with = "csv")]
+    pub pivot: bool,
 }
 
 #[derive(Debug, Args)]

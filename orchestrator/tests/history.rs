@@ -503,6 +503,33 @@ fn compare_pits_model_against_model() {
 }
 
 #[test]
+fn history_pivot_ranks_models_on_each_dataset() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = populate(dir.path());
+    let board = json_of(
+        &db,
+        &["history", "--pivot", "--category", "mathematical_reasoning"],
+    );
+    let cells = board["cells"].as_array().unwrap();
+    let cell = |model: &str, dataset: &str| {
+        cells
+            .iter()
+            .find(|c| c["model"] == model && c["dataset"] == dataset)
+            .unwrap_or_else(|| panic!("{model} {dataset}: {board}"))
+    };
+    // The newest run (2): alpha got 10 of 40 arith right, beta 20.
+    assert_eq!(cell("beta", "arith")["rank"], 1, "{board}");
+    assert_eq!(cell("beta", "arith")["run_id"], 2, "{board}");
+    assert_eq!(cell("alpha", "arith")["rank"], 2, "{board}");
+    assert_eq!(cell("alpha", "mc")["rank"], 1, "{board}");
+    let out = assay(&db, &["history", "--pivot"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("arith (exact_match,strict-match)"), "{text}");
+    assert!(text.contains(" #1"), "{text}");
+}
+
+#[test]
 fn compare_flags_the_regression_and_what_differs() {
     let dir = tempfile::tempdir().unwrap();
     let db = populate(dir.path());

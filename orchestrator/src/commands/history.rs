@@ -1,5 +1,5 @@
 //! `assay history`: stored results, one row per (run, model, dataset, metric), newest first,
-//! as a table, `--json` or `--csv`; and `assay bench history` (the timing of these queries).
+//! as a table, `--json` or `--csv`, or with `--pivot` a leaderboard (`history::leaderboard`); and `assay bench history` (the timing of these queries).
 
 use super::common::{lookup, open_store, runtime};
 use crate::cli::{GlobalArgs, HistoryArgs};
@@ -39,7 +39,8 @@ pub fn run(args: &HistoryArgs, global: &GlobalArgs, printer: &Printer) -> anyhow
         filter,
         since_ms,
         status,
-        limit: (args.limit > 0).then_some(args.limit as i64),
+        // A leaderboard takes every result (the newest per model and dataset is kept).
+        limit: (args.limit > 0 && !args.pivot).then_some(args.limit as i64),
     };
     let rows = runtime()?.block_on(async {
         let (store, path) = open_store(global).await?;
@@ -51,6 +52,26 @@ pub fn run(args: &HistoryArgs, global: &GlobalArgs, printer: &Printer) -> anyhow
         }
         anyhow::Ok(rows)
     })?;
+    if args.pivot {
+        let metric = args.metric.as_deref().map(split_metric);
+        let board = crate::history::leaderboard::build(
+            &rows,
+            metric.as_ref().map(|(m, f)| (m.as_str(), f.as_deref())),
+        );
+        if printer.json {
+            printer.json(&board)?;
+        } else if board.cells.is_empty() {
+            printer.line("no scored results match these filters")?;
+        } else {
+            let (headers, table) = board.table();
+            let headers: Vec<&str> = headers.iter().map(String::as_str).collect();
+            printer.table(&headers, &table)?;
+            printer.line(
+                "newest result per model and dataset; #rank within the dataset; * significantly ahead of the next rank (z-test on the standard errors, Holm-adjusted p < 0.05)",
+            )?;
+        }
+        return Ok(EXIT_OK);
+    }
     if printer.json {
         printer.json(&rows)?;
         return Ok(EXIT_OK);

@@ -6,6 +6,7 @@
 pub mod bench;
 pub mod compare;
 pub mod export;
+pub mod leaderboard;
 pub mod report;
 pub mod show;
 pub mod stats;
