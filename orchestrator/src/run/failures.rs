@@ -4,10 +4,14 @@
 //! A dataset is `failed` when none of its samples succeeded (it is then not scored: there is
 //! nothing to score) or when more than half failed (its scores then cover a minority of the
 //! items). A job with a failed dataset is failed, and so is its run.
+//!
+//! Giving up: a dataset's first batch is a probe of at most [`GIVE_UP_AFTER`] samples
+//! ([`batches`]), and a [`Tally`] over its committed batches stops it once that many failed the
+//! same way that retrying cannot change, with none succeeding.
 
 use crate::store::{FailureGroup, SampleRow};
 use assay_engines::FailureKind;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 /// Samples of one kind that must all fail, with none succeeding, before the rest of a dataset
 /// is not attempted: the same request failing the same way (an HTTP 400, a prompt past the
@@ -80,6 +84,65 @@ pub fn describe(groups: &[FailureGroup], samples: Option<i64>) -> String {
     }
 }
 
+/// The batches of a dataset's pending samples: the first no larger than
+/// [`GIVE_UP_AFTER`], so a server that refuses everything is found after that many
+/// requests (not after a whole batch of its concurrency); the rest `per` at a time.
+pub fn batches(pending: &[usize], per: usize) -> VecDeque<Vec<usize>> {
+    let first = pending.len().min(per.min(GIVE_UP_AFTER as usize).max(1));
+    let (head, rest) = pending.split_at(first);
+    let mut out: VecDeque<Vec<usize>> = VecDeque::new();
+    if !head.is_empty() {
+        out.push_back(head.to_vec());
+    }
+    out.extend(rest.chunks(per.max(1)).map(<[usize]>::to_vec));
+    out
+}
+
+/// How a dataset's samples are going, across its replicas.
+#[derive(Debug, Default)]
+pub struct Tally {
+    succeeded: u64,
+    /// Failures that sending the same request again would repeat (see
+    /// `FailureKind::is_deterministic`).
+    repeatable: u64,
+    /// The first of those.
+    first: Option<assay_engines::Failure>,
+    /// Set once the dataset is given up on.
+    pub gave_up: Option<String>,
+}
+
+impl Tally {
+    /// Count a committed batch; true when the dataset should be given up: no sample has
+    /// succeeded and at least `GIVE_UP_AFTER` failed in a way that will not change.
+    pub fn count(&mut self, rows: &[SampleRow]) -> bool {
+        for r in rows {
+            match &r.error_kind {
+                None if r.error.is_none() => self.succeeded += 1,
+                Some(k) if k.is_deterministic() => {
+                    self.repeatable += 1;
+                    if self.first.is_none() {
+                        self.first = r.failure();
+                    }
+                }
+                _ => {}
+            }
+        }
+        if self.gave_up.is_some() || self.succeeded > 0 || self.repeatable < GIVE_UP_AFTER {
+            return false;
+        }
+        let kind = self
+            .first
+            .as_ref()
+            .map(|f| format!(" ({})", f.kind))
+            .unwrap_or_default();
+        self.gave_up = Some(format!(
+            "gave up after the first {} samples all failed the same way{kind}; the rest were not attempted",
+            self.repeatable
+        ));
+        true
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -131,5 +194,55 @@ mod tests {
         assert_eq!(Verdict::of(4, 2), Verdict::Scored);
         assert_eq!(Verdict::of(0, 0), Verdict::Scored);
         assert!(Verdict::AllFailed.failed() && !Verdict::Scored.failed());
+    }
+
+    #[test]
+    fn the_first_batch_is_a_probe() {
+        let pending: Vec<usize> = (0..40).collect();
+        let b = batches(&pending, 32);
+        let sizes: Vec<usize> = b.iter().map(Vec::len).collect();
+        assert_eq!(sizes, vec![8, 32]);
+        assert_eq!(b.iter().flatten().copied().collect::<Vec<_>>(), pending);
+        let sizes: Vec<usize> = batches(&pending[..5], 4).iter().map(Vec::len).collect();
+        assert_eq!(sizes, vec![4, 1]);
+        assert!(batches(&[], 8).is_empty());
+    }
+
+    fn failed_row(failure: Option<FailureKind>) -> SampleRow {
+        let mut r = SampleRow::blank(1, "d", 0);
+        if let Some(k) = failure {
+            r.fail(Failure::new(k, format!("{k} happened")));
+        }
+        r
+    }
+
+    #[test]
+    fn a_dataset_is_given_up_only_after_repeatable_failures_and_no_success() {
+        let mut t = Tally::default();
+        let http = || failed_row(Some(FailureKind::Http(400)));
+        assert!(!t.count(&[http(), http(), http(), http()]));
+        // Timeouts may pass: they do not count towards giving up.
+        assert!(!t.count(&vec![failed_row(Some(FailureKind::Timeout)); 8]));
+        assert!(t.count(&[http(), http(), http(), http()]));
+        let why = t.gave_up.clone().unwrap();
+        assert!(why.contains("first 8 samples"), "{why}");
+        assert!(why.contains("failed the same way (http_400)"), "{why}");
+        // Once is enough.
+        assert!(!t.count(&[http()]));
+
+        // One success anywhere and the dataset runs to its end.
+        let mut t = Tally::default();
+        assert!(!t.count(&[failed_row(None)]));
+        assert!(!t.count(&[
+            http(),
+            http(),
+            http(),
+            http(),
+            http(),
+            http(),
+            http(),
+            http(),
+            http()
+        ]));
     }
 }

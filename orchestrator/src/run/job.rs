@@ -464,7 +464,7 @@ async fn run_dataset(
     if let Some(b) = bar {
         b.dataset(&r.dataset.name);
     }
-    let queue = Arc::new(Mutex::new(batches(&r.pending, per)));
+    let queue = Arc::new(Mutex::new(failures::batches(&r.pending, per)));
     // Shared, read-only view of this dataset for the replica tasks.
     let shared = Arc::new(Shared {
         dataset: r.dataset.clone(),
@@ -473,7 +473,7 @@ async fn run_dataset(
         scorer: r.scorer.clone(),
         units: r.units.clone(),
         problems: r.problems.clone(),
-        tally: Mutex::new(Tally::default()),
+        tally: Mutex::new(failures::Tally::default()),
     });
     let mut set = tokio::task::JoinSet::new();
     for (n, w) in workers.into_iter().enumerate() {
@@ -542,68 +542,6 @@ async fn run_dataset(
     }
 }
 
-/// The batches of a dataset's pending samples: the first no larger than
-/// [`failures::GIVE_UP_AFTER`], so a server that refuses everything is found after that many
-/// requests (not after a whole batch of its concurrency); the rest `per` at a time.
-fn batches(pending: &[usize], per: usize) -> VecDeque<Vec<usize>> {
-    let first = pending
-        .len()
-        .min(per.min(failures::GIVE_UP_AFTER as usize).max(1));
-    let (head, rest) = pending.split_at(first);
-    let mut out: VecDeque<Vec<usize>> = VecDeque::new();
-    if !head.is_empty() {
-        out.push_back(head.to_vec());
-    }
-    out.extend(rest.chunks(per.max(1)).map(<[usize]>::to_vec));
-    out
-}
-
-/// How a dataset's samples are going, across its replicas.
-#[derive(Debug, Default)]
-struct Tally {
-    succeeded: u64,
-    /// Failures that sending the same request again would repeat (see
-    /// `FailureKind::is_deterministic`).
-    repeatable: u64,
-    /// The first of those.
-    first: Option<assay_engines::Failure>,
-    /// Set once the dataset is given up on.
-    gave_up: Option<String>,
-}
-
-impl Tally {
-    /// Count a committed batch; true when the dataset should be given up: no sample has
-    /// succeeded and at least `GIVE_UP_AFTER` failed in a way that will not change.
-    fn count(&mut self, rows: &[SampleRow]) -> bool {
-        for r in rows {
-            match &r.error_kind {
-                None if r.error.is_none() => self.succeeded += 1,
-                Some(k) if k.is_deterministic() => {
-                    self.repeatable += 1;
-                    if self.first.is_none() {
-                        self.first = r.failure();
-                    }
-                }
-                _ => {}
-            }
-        }
-        if self.gave_up.is_some() || self.succeeded > 0 || self.repeatable < failures::GIVE_UP_AFTER
-        {
-            return false;
-        }
-        let kind = self
-            .first
-            .as_ref()
-            .map(|f| format!(" ({})", f.kind))
-            .unwrap_or_default();
-        self.gave_up = Some(format!(
-            "gave up after the first {} samples all failed the same way{kind}; the rest were not attempted",
-            self.repeatable
-        ));
-        true
-    }
-}
-
 struct Shared {
     dataset: Dataset,
     hash: String,
@@ -611,7 +549,7 @@ struct Shared {
     scorer: Scorer,
     units: Vec<Unit>,
     problems: Vec<HumanEvalProblem>,
-    tally: Mutex<Tally>,
+    tally: Mutex<failures::Tally>,
 }
 
 /// One replica: take batches until the queue is empty or the run is stopping.
@@ -904,8 +842,6 @@ fn job_stats(env: &RunEnv, job_id: i64, report: &JobReport) -> JobStats {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::store::SampleRow;
-    use assay_engines::{Failure, FailureKind};
 
     fn stats(done: u64, failed: u64, tokens: Option<usize>) -> Stats {
         Stats {
@@ -920,18 +856,6 @@ mod tests {
     }
 
     #[test]
-    fn the_first_batch_is_a_probe() {
-        let pending: Vec<usize> = (0..40).collect();
-        let b = batches(&pending, 32);
-        let sizes: Vec<usize> = b.iter().map(Vec::len).collect();
-        assert_eq!(sizes, vec![8, 32]);
-        assert_eq!(b.iter().flatten().copied().collect::<Vec<_>>(), pending);
-        let sizes: Vec<usize> = batches(&pending[..5], 4).iter().map(Vec::len).collect();
-        assert_eq!(sizes, vec![4, 1]);
-        assert!(batches(&[], 8).is_empty());
-    }
-
-    #[test]
     fn samples_without_a_token_computed_are_not_results() {
         assert!(computed_nothing(false, &stats(4, 0, Some(0))));
         assert!(!computed_nothing(false, &stats(4, 0, Some(12))));
@@ -940,43 +864,5 @@ mod tests {
         // A server that sends no usage reports no tokens.
         assert!(!computed_nothing(true, &stats(4, 0, Some(0))));
         assert!(!computed_nothing(false, &stats(0, 0, None)));
-    }
-
-    fn row(failure: Option<FailureKind>) -> SampleRow {
-        let mut r = SampleRow::blank(1, "d", 0);
-        if let Some(k) = failure {
-            r.fail(Failure::new(k, format!("{k} happened")));
-        }
-        r
-    }
-
-    #[test]
-    fn a_dataset_is_given_up_only_after_repeatable_failures_and_no_success() {
-        let mut t = Tally::default();
-        let http = || row(Some(FailureKind::Http(400)));
-        assert!(!t.count(&[http(), http(), http(), http()]));
-        // Timeouts may pass: they do not count towards giving up.
-        assert!(!t.count(&vec![row(Some(FailureKind::Timeout)); 8]));
-        assert!(t.count(&[http(), http(), http(), http()]));
-        let why = t.gave_up.clone().unwrap();
-        assert!(why.contains("first 8 samples"), "{why}");
-        assert!(why.contains("failed the same way (http_400)"), "{why}");
-        // Once is enough.
-        assert!(!t.count(&[http()]));
-
-        // One success anywhere and the dataset runs to its end.
-        let mut t = Tally::default();
-        assert!(!t.count(&[row(None)]));
-        assert!(!t.count(&[
-            http(),
-            http(),
-            http(),
-            http(),
-            http(),
-            http(),
-            http(),
-            http(),
-            http()
-        ]));
     }
 }
