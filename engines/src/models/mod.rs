@@ -300,10 +300,6 @@ impl Rope {
     }
 }
 
-/// Scaled dot-product attention of new queries over cached + new keys.
-///
-/// `q` `[b, heads, t, d]`, `k`/`v` `[b, kv_heads, t, d]`; appends `k`/`v` to `cache`; returns
-/// `[b, t, heads*d]`. Scores and softmax run in f32.
 /// The attention window a checkpoint's `config.json` asks for, by the rule of its family's
 /// Hugging Face class: Qwen2 uses `sliding_window` only when `use_sliding_window` is true (its
 /// default is false); Llama and Phi have none; others (Mistral, Mixtral, ...) use it unless
@@ -320,6 +316,10 @@ pub fn sliding_window(
     }
 }
 
+/// Scaled dot-product attention of new queries over cached + new keys.
+///
+/// `q` `[b, heads, t, d]`, `k`/`v` `[b, kv_heads, t, d]`; appends `k`/`v` to `cache`; returns
+/// `[b, t, heads*d]`. Scores and softmax run in f32.
 pub fn attend(
     q: &Tensor,
     k: &Tensor,

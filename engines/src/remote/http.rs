@@ -172,7 +172,8 @@ where
     if status.is_success() {
         return match ok(resp).await {
             Ok(v) => Attempt::Done(v),
-            Err((true, why)) => Attempt::Retry(why, FailureKind::Engine, None),
+            // The connection broke while the answer was arriving.
+            Err((true, why)) => Attempt::Retry(why, FailureKind::Unreachable, None),
             Err((false, why)) => Attempt::Fail(RequestError::Inference(why)),
         };
     }

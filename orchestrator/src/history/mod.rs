@@ -21,6 +21,12 @@ pub enum LookupError {
     UnknownRun { id: i64, nearby: Vec<i64> },
     #[error("the results database {path} holds no runs yet; `assay run CATEGORY` records one")]
     Empty { path: String },
+    #[error("run {run} has no job for model `{model}`; its models: {}", .models.join(", "))]
+    NoSuchModel {
+        run: i64,
+        model: String,
+        models: Vec<String>,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
 }

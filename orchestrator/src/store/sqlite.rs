@@ -110,7 +110,7 @@ impl SqliteStore {
             });
         }
         migrate(&path, &mut conn).await?;
-        // WalCheckpoints run beside the writer; its own automatic checkpoint is only a backstop.
+        // WAL checkpoints run beside the writer; its own automatic checkpoint is only a backstop.
         sqlx::query(wal::WRITER_BACKSTOP)
             .execute(&mut conn)
             .await
@@ -136,8 +136,8 @@ impl SqliteStore {
         };
         // What was just written must read back: a file system that accepted the schema but
         // cannot keep it (a full disk, a failing device) is found here, before any work.
-        if let Err(e) = sqlx::query("SELECT count(*) FROM runs")
-            .fetch_one(&store.pool)
+        if let Err(e) = sqlx::query("SELECT 1 FROM runs LIMIT 1")
+            .fetch_optional(&store.pool)
             .await
         {
             store.close().await;
