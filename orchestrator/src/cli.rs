@@ -338,8 +338,8 @@ pub struct CompareArgs {
     pub model: Option<String>,
     /// Model against model: `A,B` compares model A of the first run with model B of the second
     /// (give one run id twice to compare two models of one run).
-    #[arg(long, value_name = "A,B")]
-    pub models: Option<String>,
+    #[arg(long, value_name = "A,B", value_parser = parse_model_pair)]
+    pub models: Option<(String, String)>,
     /// How p-values are adjusted for the number of cells compared.
     #[arg(long, value_enum, default_value = "holm")]
     pub correction: crate::history::compare::Correction,
@@ -413,18 +413,32 @@ pub struct DatasetsArgs {
     pub skip_bad_rows: bool,
 }
 
-/// `--format`: a known data layout.
+/// `--dtype`: f32, f16 or bf16.
 pub fn parse_dtype(s: &str) -> Result<crate::catalog::DType, String> {
     crate::catalog::DType::parse(s)
         .ok_or_else(|| format!("must be one of f32, f16, bf16. Given: {s}"))
 }
 
+/// `--status`: a job state.
 pub fn parse_job_status(s: &str) -> Result<crate::store::JobStatus, String> {
     crate::store::JobStatus::parse(s).ok_or_else(|| {
         format!("`{s}` is not a job state; use completed, failed, running, pending or skipped")
     })
 }
 
+/// `--models A,B`: two model ids.
+pub fn parse_model_pair(s: &str) -> Result<(String, String), String> {
+    match s.split_once(',') {
+        Some((a, b)) if !a.trim().is_empty() && !b.trim().is_empty() && !b.contains(',') => {
+            Ok((a.trim().to_string(), b.trim().to_string()))
+        }
+        _ => Err(format!(
+            "takes two model ids, `A,B` (A from the first run, B from the second). Given: {s}"
+        )),
+    }
+}
+
+/// `--format`: a known data layout.
 pub fn parse_layout(s: &str) -> Result<crate::catalog::DataLayout, String> {
     crate::catalog::DataLayout::parse(s).ok_or_else(|| {
         format!(

@@ -281,8 +281,8 @@ impl Plan {
         {
             self.notes.push(format!(
                 "downloads need {} but only {} is free at {}",
-                crate::sizing::gib(self.totals.download_bytes),
-                crate::sizing::gib(d.free_bytes),
+                crate::printer::human_bytes(self.totals.download_bytes),
+                crate::printer::human_bytes(d.free_bytes),
                 d.path.display()
             ));
         }

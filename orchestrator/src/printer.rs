@@ -47,6 +47,16 @@ pub fn human_count(n: u64) -> String {
     scaled(n, 1000.0, &["", "K", "M", "B", "T"])
 }
 
+/// A duration for people: `42s`, `12m05s`, `3h02m`.
+pub fn duration(seconds: f64) -> String {
+    let s = seconds.max(0.0).round() as u64;
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
 /// The one byte formatter: binary units with two decimals (`512 B`, `0.61 MiB`, `17.99 GiB`),
 /// the largest unit that keeps the number at least 1 (MiB below that, so sizes stay
 /// comparable at a glance); negative counts (never meant) print as 0.

@@ -186,9 +186,9 @@ pub fn forced_tensor_parallel(subject: &Subject<'_>, inv: &Inventory, tp: u64) -
             usable,
             reason: format!(
                 "forced tp={tp}: {tp} CPU ranks need {} ({} each) but {} of RAM is usable",
-                sizing::gib(total),
-                sizing::gib(need.per_rank),
-                sizing::gib(usable)
+                crate::printer::human_bytes(total),
+                crate::printer::human_bytes(need.per_rank),
+                crate::printer::human_bytes(usable)
             ),
             shortfall_bytes: Some(total - usable),
             suggestions: vec![],
@@ -203,9 +203,9 @@ pub fn forced_tensor_parallel(subject: &Subject<'_>, inv: &Inventory, tp: u64) -
         usable,
         reason: format!(
             "forced tensor-parallel: {tp} CPU ranks (threads of one process), {} each, {} of {} usable RAM",
-            sizing::gib(need.per_rank),
-            sizing::gib(total),
-            sizing::gib(usable)
+            crate::printer::human_bytes(need.per_rank),
+            crate::printer::human_bytes(total),
+            crate::printer::human_bytes(usable)
         ),
         shortfall_bytes: None,
         suggestions: vec![],
@@ -219,8 +219,8 @@ fn choose_cpu(subject: &Subject<'_>, inv: &Inventory) -> Route {
     if need.per_rank <= usable {
         let reason = format!(
             "fits the CPU: needs {} of {} usable RAM",
-            sizing::gib(need.per_rank),
-            sizing::gib(usable)
+            crate::printer::human_bytes(need.per_rank),
+            crate::printer::human_bytes(usable)
         );
         return Route {
             engine: RouteEngine::Lightweight,
@@ -240,8 +240,8 @@ fn choose_cpu(subject: &Subject<'_>, inv: &Inventory) -> Route {
     let short = need.per_rank - usable;
     let reason = format!(
         "needs {} but the CPU host has {} usable RAM: short by {} MiB",
-        sizing::gib(need.per_rank),
-        sizing::gib(usable),
+        crate::printer::human_bytes(need.per_rank),
+        crate::printer::human_bytes(usable),
         short.div_ceil(MIB)
     );
     Route {
@@ -272,8 +272,8 @@ fn single_gpu(need: MemoryNeed, inv: &Inventory) -> Option<Route> {
     let usable = best.usable_bytes();
     let reason = format!(
         "fits one GPU: needs {} of {} usable on {} (best fit; {} GPUs fit)",
-        sizing::gib(need.per_rank),
-        sizing::gib(usable),
+        crate::printer::human_bytes(need.per_rank),
+        crate::printer::human_bytes(usable),
         best.name,
         fit.len()
     );
@@ -312,9 +312,9 @@ fn tensor_parallel(subject: &Subject<'_>, inv: &Inventory, tp: u64, one_gpu: u64
     let usable = first.usable_bytes();
     let reason = format!(
         "too big for one GPU ({} needed); tp={tp} needs {} per rank of {} usable on {}",
-        sizing::gib(one_gpu),
-        sizing::gib(need.per_rank),
-        sizing::gib(usable),
+        crate::printer::human_bytes(one_gpu),
+        crate::printer::human_bytes(need.per_rank),
+        crate::printer::human_bytes(usable),
         first.name
     );
     Some(Route {
@@ -359,8 +359,8 @@ fn unplaceable(subject: &Subject<'_>, inv: &Inventory) -> Route {
     suggestions.extend(bigger_gpu(subject));
     let reason = format!(
         "needs {} on one GPU, the largest usable is {}: short by {} MiB; no valid tp in {{2, 4, 8}} fits the GPUs present",
-        sizing::gib(need.per_rank),
-        sizing::gib(best),
+        crate::printer::human_bytes(need.per_rank),
+        crate::printer::human_bytes(best),
         short.div_ceil(MIB)
     );
     Route {

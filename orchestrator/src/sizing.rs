@@ -20,8 +20,10 @@
 //! - **overhead**: 1 GiB per GPU process (CUDA context and kernels ~500 MiB, cuBLAS workspace,
 //!   allocator slack), 512 MiB on the CPU (runtime, tokenizer, thread-pool buffers).
 //! - **nccl**: 512 MiB per rank when tp > 1 (NCCL channel buffers and communicator state).
+
 use crate::catalog::{Arch, DType, Model};
 use crate::hardware::{GIB, MIB};
+use crate::printer::human_bytes;
 
 /// Default prefill chunk (tokens per sequence per forward pass).
 pub const DEFAULT_PREFILL_CHUNK: u64 = 1024;
@@ -129,12 +131,12 @@ pub fn estimate(
     lines.extend(act_lines);
     lines.push(format!(
         "total/rank = {} weights + {} kv + {} act + {} overhead + {} nccl = {}",
-        gib(weights),
-        gib(kv_cache),
-        gib(activations),
-        gib(overhead),
-        gib(nccl),
-        gib(per_rank)
+        human_bytes(weights),
+        human_bytes(kv_cache),
+        human_bytes(activations),
+        human_bytes(overhead),
+        human_bytes(nccl),
+        human_bytes(per_rank)
     ));
     MemoryNeed {
         tp,
@@ -177,7 +179,10 @@ fn weight_bytes(arch: &Arch, dtype: DType, exact: Option<u64>, tp: u64) -> (u64,
         return match exact {
             Some(bytes) => (
                 bytes,
-                format!("weights = {} (safetensors headers{moe})", gib(bytes)),
+                format!(
+                    "weights = {} (safetensors headers{moe})",
+                    human_bytes(bytes)
+                ),
             ),
             None => {
                 let bytes = arch.params * b;
@@ -186,7 +191,7 @@ fn weight_bytes(arch: &Arch, dtype: DType, exact: Option<u64>, tp: u64) -> (u64,
                     format!(
                         "weights = {} params × {b} B = {}{moe}",
                         int(arch.params),
-                        gib(bytes)
+                        human_bytes(bytes)
                     ),
                 )
             }
@@ -208,7 +213,7 @@ fn weight_bytes(arch: &Arch, dtype: DType, exact: Option<u64>, tp: u64) -> (u64,
         "weights/rank = ({} replicated [embed, norms] + {} sharded / tp {tp}) params × {b} B = {} ({head}{moe})",
         int(replicated),
         int(sharded),
-        gib(bytes)
+        human_bytes(bytes)
     );
     (bytes, line)
 }
@@ -233,7 +238,7 @@ fn kv_bytes(arch: &Arch, s: &Resolved, tp: u64) -> (u64, String) {
                 "kv = 2 × {kvh} kv_heads × {} × {b} B × ({full} layers × {seq} + {swa} layers × min({window}, {seq})) tokens × {} = {}",
                 arch.head_dim,
                 s.batch,
-                gib(bytes)
+                human_bytes(bytes)
             );
             (bytes, line)
         }
@@ -244,7 +249,7 @@ fn kv_bytes(arch: &Arch, s: &Resolved, tp: u64) -> (u64, String) {
                 arch.layers,
                 arch.head_dim,
                 s.batch,
-                gib(bytes)
+                human_bytes(bytes)
             );
             (bytes, line)
         }
@@ -283,11 +288,11 @@ fn activation_bytes(arch: &Arch, s: &Resolved, tp: u64) -> (u64, Vec<String>) {
         format!(
             "act: hidden 2 × t × {} × {b} B = {}; attention q,k,v,o {} + scores {} × {heads_r} heads × {c} × {keys} × {} B = {}",
             arch.hidden,
-            gib(hidden),
-            gib(qkvo),
+            human_bytes(hidden),
+            human_bytes(qkvo),
             s.batch,
             2 * b + 8,
-            gib(attention)
+            human_bytes(attention)
         ),
         format!(
             "act: mlp 3 × t × {} × {b} B{} = {}; logits t × {} vocab × 4 B = {}; peak = hidden + max = {}",
@@ -297,10 +302,10 @@ fn activation_bytes(arch: &Arch, s: &Resolved, tp: u64) -> (u64, Vec<String>) {
             } else {
                 String::new()
             },
-            gib(mlp),
+            human_bytes(mlp),
             arch.vocab,
-            gib(logits),
-            gib(total)
+            human_bytes(logits),
+            human_bytes(total)
         ),
     ];
     (total, lines)
@@ -317,11 +322,6 @@ pub fn int(n: u64) -> String {
         out.push(ch);
     }
     out
-}
-
-/// Bytes with two decimals (the one byte formatter, `printer::human_bytes`).
-pub fn gib(bytes: u64) -> String {
-    crate::printer::human_bytes(bytes)
 }
 
 #[cfg(test)]
@@ -477,7 +477,7 @@ pub(crate) mod tests {
     fn numbers_format() {
         assert_eq!(int(8_030_261_248), "8,030,261,248");
         assert_eq!(int(12), "12");
-        assert_eq!(gib(GIB), "1.00 GiB");
-        assert_eq!(gib(512 * MIB), "512.00 MiB");
+        assert_eq!(human_bytes(GIB), "1.00 GiB");
+        assert_eq!(human_bytes(512 * MIB), "512.00 MiB");
     }
 }

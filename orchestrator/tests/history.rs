@@ -497,9 +497,19 @@ fn compare_pits_model_against_model() {
     // Runs that share no model, one model each: paired without being told.
     let c = json_of(&db, &["compare", "3", "3", "--models", "gamma,gamma"]);
     assert_eq!(c["cells"].as_array().unwrap().len(), 1, "{c}");
+    let (code, err) = fails(&db, &["compare", "1", "2", "--models", "alpha,nope"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("run 2 has no job for model `nope`; its models: alpha, beta"),
+        "{err}"
+    );
     let out = fails(&db, &["compare", "1", "2", "--models", "alpha"]);
     assert_eq!(out.0, 2);
-    assert!(out.1.contains("--models takes two model ids"), "{}", out.1);
+    assert!(
+        out.1.contains("--models") && out.1.contains("takes two model ids"),
+        "{}",
+        out.1
+    );
 }
 
 #[test]

@@ -122,8 +122,9 @@ impl CatalogError {
     }
 }
 
-/// Drop a trailing " at line N column M" that the parsers append (the `Loc` carries it).
-fn strip_position(message: &str) -> String {
+/// Drop a trailing " at line N column M" that the parsers (YAML, JSON) append, where the caller
+/// reports the position itself.
+pub(crate) fn strip_position(message: &str) -> String {
     let trimmed = match message.rfind(" at line ") {
         Some(i)
             if message[i + 9..]

@@ -37,14 +37,9 @@ pub enum LocalError {
     NoWeights(String),
 }
 
-/// The Hugging Face hub cache directory, from the environment (see `assay_engines::hub_cache`).
-pub fn hub_cache_dir() -> Option<PathBuf> {
-    hub_cache::root()
-}
-
 /// The directory holding `model`'s files, if present: its `path`, else its cache snapshot.
 pub fn checkpoint_dir(model: &Model) -> Option<PathBuf> {
-    checkpoint_dir_in(model, hub_cache_dir().as_deref())
+    checkpoint_dir_in(model, hub_cache::root().as_deref())
 }
 
 /// `checkpoint_dir` with an explicit hub cache root.

@@ -183,7 +183,7 @@ pub fn run_store(rows: u64, batch: usize, printer: &Printer) -> anyhow::Result<u
             format!("{:.0}", report.rows_per_second),
             format!("{:.2}", report.cpu_seconds),
             format!("{:.0}", report.rows_per_cpu_second),
-            crate::sizing::gib(report.db_bytes),
+            crate::printer::human_bytes(report.db_bytes),
         ]],
     )?;
     Ok(EXIT_OK)

@@ -11,21 +11,6 @@ use crate::history::compare::{Comparison, Options, compare};
 use crate::printer::Printer;
 use crate::store::Queries;
 
-/// `--models A,B`, checked.
-fn models(text: Option<&str>) -> Result<Option<(String, String)>, InputError> {
-    let Some(text) = text else {
-        return Ok(None);
-    };
-    match text.split_once(',') {
-        Some((a, b)) if !a.trim().is_empty() && !b.trim().is_empty() && !b.contains(',') => {
-            Ok(Some((a.trim().to_string(), b.trim().to_string())))
-        }
-        _ => Err(InputError(format!(
-            "--models takes two model ids, `A,B` (A from the first run, B from the second). Given: {text}"
-        ))),
-    }
-}
-
 pub fn run(args: &CompareArgs, global: &GlobalArgs, printer: &Printer) -> anyhow::Result<u8> {
     if !(args.alpha > 0.0 && args.alpha < 1.0) {
         return Err(InputError(format!(
@@ -36,7 +21,7 @@ pub fn run(args: &CompareArgs, global: &GlobalArgs, printer: &Printer) -> anyhow
     }
     let opts = Options {
         model: args.model.clone(),
-        models: models(args.models.as_deref())?,
+        models: args.models.clone(),
         correction: args.correction,
         alpha: args.alpha,
     };

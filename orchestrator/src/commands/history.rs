@@ -1,5 +1,6 @@
 //! `assay history`: stored results, one row per (run, model, dataset, metric), newest first,
-//! as a table, `--json` or `--csv`, or with `--pivot` a leaderboard (`history::leaderboard`); and `assay bench history` (the timing of these queries).
+//! as a table, `--json` or `--csv`, or with `--pivot` a leaderboard (`history::leaderboard`);
+//! and `assay bench history` (the timing of these queries).
 
 use super::common::{lookup, open_store, runtime};
 use crate::cli::{GlobalArgs, HistoryArgs};
@@ -44,7 +45,12 @@ pub fn run(args: &HistoryArgs, global: &GlobalArgs, printer: &Printer) -> anyhow
     };
     let rows = runtime()?.block_on(async {
         let (store, path) = open_store(global).await?;
-        let rows = store.history_with_failures(&query).await?;
+        // A leaderboard ranks scores; failure summaries are for the listing.
+        let rows = if args.pivot {
+            store.history_rows(&query).await?
+        } else {
+            store.history_with_failures(&query).await?
+        };
         let empty = rows.is_empty() && store.run_count().await? == 0;
         store.close().await;
         if empty {

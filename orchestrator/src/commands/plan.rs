@@ -26,9 +26,10 @@ use crate::error::{EXIT_OK, InputError};
 use crate::hardware;
 use crate::plan::{self, CheckpointState, JobPlan, Plan, Request};
 use crate::printer::Printer;
+use crate::printer::{duration, human_bytes};
 use crate::route::RouteEngine;
 use crate::schedule::TableRates;
-use crate::sizing::{Settings, gib};
+use crate::sizing::Settings;
 
 pub fn run(args: &PlanArgs, global: &GlobalArgs, printer: &Printer) -> anyhow::Result<u8> {
     let settings = settings(args)?;
@@ -62,16 +63,6 @@ fn settings(args: &PlanArgs) -> Result<Settings, InputError> {
         prefill_chunk: args.prefill_chunk,
         force_tp: super::forced_tp(&args.engine)?,
     })
-}
-
-/// `42s`, `12m05s`, `3h02m`.
-pub fn duration(seconds: f64) -> String {
-    let s = seconds.max(0.0).round() as u64;
-    match s {
-        0..60 => format!("{s}s"),
-        60..3600 => format!("{}m{:02}s", s / 60, s % 60),
-        _ => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
-    }
 }
 
 fn print_human(plan: &Plan, printer: &Printer) -> anyhow::Result<()> {
@@ -148,11 +139,11 @@ fn job_row(j: &JobPlan) -> Vec<String> {
         engine,
         j.tp.to_string(),
         devices,
-        gib(j.memory.weights),
-        gib(j.memory.kv_cache),
-        gib(j.memory.activations),
-        gib(j.memory.per_rank),
-        gib(j.usable_bytes),
+        human_bytes(j.memory.weights),
+        human_bytes(j.memory.kv_cache),
+        human_bytes(j.memory.activations),
+        human_bytes(j.memory.per_rank),
+        human_bytes(j.usable_bytes),
         j.samples.to_string(),
         time(j.start_s),
         time(j.end_s),
@@ -197,7 +188,11 @@ fn print_job(j: &JobPlan, printer: &Printer) -> anyhow::Result<()> {
     }
     let checkpoint = match &j.checkpoint {
         CheckpointState::OnDisk { dir, disk_bytes } => {
-            format!("on disk at {} ({})", dir.display(), gib(*disk_bytes))
+            format!(
+                "on disk at {} ({})",
+                dir.display(),
+                human_bytes(*disk_bytes)
+            )
         }
         CheckpointState::Missing {
             download_bytes,
@@ -205,7 +200,7 @@ fn print_job(j: &JobPlan, printer: &Printer) -> anyhow::Result<()> {
         } => {
             format!(
                 "not on disk: {} to download with `{cmd}`",
-                gib(*download_bytes)
+                human_bytes(*download_bytes)
             )
         }
         CheckpointState::Missing {
@@ -214,7 +209,7 @@ fn print_job(j: &JobPlan, printer: &Printer) -> anyhow::Result<()> {
         } => {
             format!(
                 "not on disk ({}) and no hf_repo to download it from",
-                gib(*download_bytes)
+                human_bytes(*download_bytes)
             )
         }
     };
@@ -265,7 +260,7 @@ fn print_schedule(plan: &Plan, printer: &Printer) -> anyhow::Result<()> {
         .disk
         .as_ref()
         .map_or("free disk unknown".to_string(), |d| {
-            format!("{} free at {}", gib(d.free_bytes), d.path.display())
+            format!("{} free at {}", human_bytes(d.free_bytes), d.path.display())
         });
     printer.line(format!(
         "\n{} models ({} runnable, {} placed, {} unplaceable), {} samples; downloads needed {}; {disk}",
@@ -274,7 +269,7 @@ fn print_schedule(plan: &Plan, printer: &Printer) -> anyhow::Result<()> {
         t.placed,
         t.unplaceable,
         t.samples,
-        gib(t.download_bytes)
+        human_bytes(t.download_bytes)
     ))?;
     for note in &plan.notes {
         printer.line(format!("note: {note}"))?;

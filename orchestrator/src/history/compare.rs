@@ -125,9 +125,17 @@ async fn load<S: Store + Queries>(
     model: Option<&str>,
 ) -> Result<Side, LookupError> {
     let run = find_run(store, id, path).await?;
-    let jobs: Vec<JobRecord> = store
-        .jobs(id)
-        .await?
+    let all = store.jobs(id).await?;
+    if let Some(m) = model
+        && !all.iter().any(|j| j.model == m)
+    {
+        return Err(LookupError::NoSuchModel {
+            run: id,
+            model: m.to_string(),
+            models: all.iter().map(|j| j.model.clone()).collect(),
+        });
+    }
+    let jobs: Vec<JobRecord> = all
         .into_iter()
         .filter(|j| model.is_none_or(|m| j.model == m))
         .collect();
@@ -431,7 +439,6 @@ fn cell(ra: &HistoryRow, rb: &HistoryRow, sa: &[ScoreRow], sb: &[ScoreRow]) -> C
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::store::{JobStatus, RunStatus};
 
     fn row(item: i64, repeat: i64, score: Option<f64>) -> ScoreRow {
         ScoreRow {
@@ -448,31 +455,8 @@ mod tests {
 
     fn agg(value: f64, stderr: Option<f64>) -> HistoryRow {
         HistoryRow {
-            run_id: 1,
-            run_started_at_ms: 0,
-            run_status: RunStatus::Completed,
-            category: None,
-            tool_version: "0".into(),
-            job_id: 1,
-            model: "m".into(),
-            revision: "main".into(),
-            engine: "lightweight".into(),
-            dtype: "bf16".into(),
-            tp: 1,
-            job_status: JobStatus::Completed,
-            dataset: "d".into(),
-            metric: "acc".into(),
-            filter: "none".into(),
-            value,
             stderr,
-            n: 10,
-            n_scored: 10,
-            n_failed: 0,
-            partial: false,
-            higher_is_better: true,
-            tokens_per_second: None,
-            batch_size: None,
-            failures: Vec::new(),
+            ..HistoryRow::example(1, "m", "d", "acc", value)
         }
     }
 

@@ -176,35 +176,13 @@ impl Leaderboard {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::store::{JobStatus, RunStatus};
 
     fn row(run: i64, model: &str, dataset: &str, metric: &str, value: f64, se: f64) -> HistoryRow {
         HistoryRow {
-            run_id: run,
-            run_started_at_ms: run,
-            run_status: RunStatus::Completed,
-            category: None,
-            tool_version: "0".into(),
-            job_id: run,
-            model: model.into(),
-            revision: "main".into(),
-            engine: "lightweight".into(),
-            dtype: "bf16".into(),
-            tp: 1,
-            job_status: JobStatus::Completed,
-            dataset: dataset.into(),
-            metric: metric.into(),
-            filter: "none".into(),
-            value,
             stderr: Some(se),
             n: 100,
             n_scored: 100,
-            n_failed: 0,
-            partial: false,
-            higher_is_better: true,
-            tokens_per_second: None,
-            batch_size: None,
-            failures: Vec::new(),
+            ..HistoryRow::example(run, model, dataset, metric, value)
         }
     }
 

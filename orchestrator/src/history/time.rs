@@ -4,10 +4,7 @@
 //! `--since` takes `YYYY-MM-DD`, `YYYY-MM-DDTHH:MM[:SS][Z]` (also with a space instead of `T`),
 //! or an age: `30m`, `12h`, `7d`, `2w`.
 
-use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, NaiveTime};
-
-#[cfg(test)]
-const MS_PER_DAY: i64 = 86_400_000;
+use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime};
 
 fn utc(ms: i64) -> DateTime<chrono::Utc> {
     DateTime::from_timestamp_millis(ms).unwrap_or_default()
@@ -50,7 +47,7 @@ pub fn parse_since(text: &str, now_ms: i64) -> Result<i64, String> {
         Some(i) => (&t[..i], Some(t[i + 1..].trim_end_matches('Z'))),
         None => (t, None),
     };
-    // Strict shapes: four-digit year, then numbers (chrono alone also takes `2026-1-1`).
+    // Strict shapes: numbers only, three for a date and two or three for a time.
     let shaped = |s: &str, parts: usize| {
         let p: Vec<&str> = s.split(['-', ':']).collect();
         p.len() == parts
@@ -60,24 +57,20 @@ pub fn parse_since(text: &str, now_ms: i64) -> Result<i64, String> {
     if !shaped(date, 3) {
         return Err(bad());
     }
-    let day = NaiveDate::parse_from_str(date, "%Y-%m-%d").map_err(|_| {
-        match date
-            .split('-')
-            .map(str::parse::<u32>)
-            .collect::<Result<Vec<_>, _>>()
-        {
-            Ok(v) if v.len() == 3 && (1..=12).contains(&v[1]) && (1..=31).contains(&v[2]) => {
-                format!(
-                    "--since `{text}`: {:04}-{:02} has no day {}",
-                    v[0], v[1], v[2]
-                )
-            }
-            _ => bad(),
-        }
-    })?;
-    if day.year_ce().1 < 1970 {
+    let ymd: Vec<u32> = date.split('-').filter_map(|x| x.parse().ok()).collect();
+    let [y, m, d] = ymd[..] else {
+        return Err(bad());
+    };
+    if !(1970..=9999).contains(&y) {
         return Err(bad());
     }
+    let day = match NaiveDate::from_ymd_opt(y as i32, m, d) {
+        Some(day) => day,
+        None if (1..=12).contains(&m) && (1..=31).contains(&d) => {
+            return Err(format!("--since `{text}`: {y:04}-{m:02} has no day {d}"));
+        }
+        None => return Err(bad()),
+    };
     let time = match time {
         None => NaiveTime::MIN,
         Some(time) if shaped(time, 2) => {
@@ -95,6 +88,8 @@ pub fn parse_since(text: &str, now_ms: i64) -> Result<i64, String> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    const MS_PER_DAY: i64 = 86_400_000;
 
     #[test]
     fn dates_round_trip() {

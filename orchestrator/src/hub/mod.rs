@@ -64,7 +64,7 @@ impl HubConfig {
                 .map(|v| v.trim().to_string())
                 .filter(|v| !v.is_empty())
         };
-        let cache_dir = crate::catalog::local::hub_cache_dir().ok_or(HubError::NoCache)?;
+        let cache_dir = assay_engines::hub_cache::root().ok_or(HubError::NoCache)?;
         Ok(HubConfig {
             endpoint: var("HF_ENDPOINT").unwrap_or_else(|| DEFAULT_ENDPOINT.to_string()),
             token: var("HF_TOKEN").or_else(|| var("HUGGING_FACE_HUB_TOKEN")),

@@ -358,26 +358,20 @@ async fn start_workers(
     pids: &Arc<Mutex<Vec<u32>>>,
     report: &mut JobReport,
 ) -> Result<Vec<Worker>, String> {
-    let (engine, model, replicas, remote) = match &spec.placement {
+    let (model, replicas, remote) = match &spec.placement {
         Placement::Local {
             checkpoint,
             replicas,
             ..
-        } => (
-            spec.placement.engine_kind(),
-            checkpoint.display().to_string(),
-            replicas.clone(),
-            None,
-        ),
+        } => (checkpoint.display().to_string(), replicas.clone(), None),
         Placement::Remote(r) => (
-            Some(EngineKind::Remote),
             format!("{} at {}", r.model, r.base_url),
             vec![spec.devices()],
             Some(Box::new(r.clone())),
         ),
         Placement::Blocked(reason) => return Err(reason.clone()),
     };
-    let Some(engine) = engine else {
+    let Some(engine) = spec.placement.engine_kind() else {
         return Err("no engine for this job".into());
     };
     let tp = spec.tp();

@@ -109,7 +109,7 @@ impl LineState {
         let eta = if left == 0 {
             "done".to_string()
         } else if rate > 0.0 {
-            format!("ETA {}", human_secs(left as f64 / rate))
+            format!("ETA {}", crate::printer::duration(left as f64 / rate))
         } else {
             "ETA -".to_string()
         };
@@ -122,16 +122,6 @@ impl LineState {
             "{}{dataset}: {}/{} samples, {rate:.1}/s, {eta}",
             self.model, self.done, self.total
         )
-    }
-}
-
-/// `42s`, `3m05s`, `2h07m`.
-fn human_secs(s: f64) -> String {
-    let s = s.round() as u64;
-    match s {
-        0..60 => format!("{s}s"),
-        60..3600 => format!("{}m{:02}s", s / 60, s % 60),
-        _ => format!("{}h{:02}m", s / 3600, s / 60 % 60),
     }
 }
 
@@ -212,7 +202,5 @@ mod tests {
             line.starts_with("m · quick_facts: 40/100 samples, 2.0/s, ETA 30s"),
             "{line}"
         );
-        assert_eq!(human_secs(185.0), "3m05s");
-        assert_eq!(human_secs(7620.0), "2h07m");
     }
 }

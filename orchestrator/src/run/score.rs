@@ -8,7 +8,7 @@
 
 use super::protocol::{Op, Outcome, WorkItem};
 use crate::catalog::{Dataset, OutputType};
-use crate::metrics::{self, FilterChain, MetricDef, ScoreInput, mean_aggregate};
+use crate::metrics::{self, MetricDef, ScoreInput, mean_aggregate};
 use crate::store::{AggregateRow, SampleKey, SampleRecord, SampleRow};
 use crate::tasks::{Item, Prepared, RequestBody, Target};
 use assay_engines::{Failure, FailureKind, Sampling};
@@ -36,20 +36,14 @@ pub struct Unit {
     pub work: Vec<WorkItem>,
 }
 
-/// A dataset's metrics and filter pipelines in checked form.
-#[derive(Debug, Clone)]
-pub struct Scorer {
-    pub metrics: Vec<MetricDef>,
-    pub pipelines: Vec<FilterChain>,
-}
+/// A dataset's metrics and filter pipelines in checked form: the [`metrics::Scoring`] the
+/// dataset carries from when it was loaded, with what scoring asks of it.
+pub type Scorer = metrics::Scoring;
 
 impl Scorer {
     /// The dataset's metrics and pipelines, checked once when it was loaded.
     pub fn new(dataset: &Dataset) -> Scorer {
-        Scorer {
-            metrics: dataset.scoring.metrics.clone(),
-            pipelines: dataset.scoring.pipelines.clone(),
-        }
+        dataset.scoring.clone()
     }
 
     /// Whether scoring needs code execution (pass@k).

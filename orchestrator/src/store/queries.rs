@@ -94,6 +94,38 @@ pub struct HistoryRow {
 }
 
 impl HistoryRow {
+    /// A completed result of `model` on `dataset` in run `run` (job `run`), for tests.
+    #[cfg(test)]
+    pub(crate) fn example(run: i64, model: &str, dataset: &str, metric: &str, value: f64) -> Self {
+        HistoryRow {
+            run_id: run,
+            run_started_at_ms: run,
+            run_status: RunStatus::Completed,
+            category: None,
+            tool_version: "0".into(),
+            job_id: run,
+            model: model.into(),
+            revision: "main".into(),
+            engine: "lightweight".into(),
+            dtype: "bf16".into(),
+            tp: 1,
+            job_status: JobStatus::Completed,
+            dataset: dataset.into(),
+            metric: metric.into(),
+            filter: "none".into(),
+            value,
+            stderr: None,
+            n: 10,
+            n_scored: 10,
+            n_failed: 0,
+            partial: false,
+            higher_is_better: true,
+            tokens_per_second: None,
+            batch_size: None,
+            failures: Vec::new(),
+        }
+    }
+
     /// Whether the row carries a score (a dataset with no successful sample has none).
     pub fn scored(&self) -> bool {
         !self.value.is_nan()

@@ -42,7 +42,7 @@ pub(super) async fn check_weights(
                     Some(format!(
                         "  {} ({}): {how}",
                         j.model,
-                        crate::sizing::gib(*download_bytes)
+                        crate::printer::human_bytes(*download_bytes)
                     ))
                 }
                 CheckpointState::OnDisk { .. } => None,

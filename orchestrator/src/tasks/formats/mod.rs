@@ -171,11 +171,7 @@ pub fn parse_jsonl(bytes: &[u8]) -> Parsed {
 
 /// serde_json's message without its ` at line L column C` tail (callers give the position).
 pub(crate) fn strip_json_position(e: &serde_json::Error) -> String {
-    let s = e.to_string();
-    match s.rfind(" at line ") {
-        Some(i) => s[..i].to_string(),
-        None => s,
-    }
+    crate::catalog::error::strip_position(&e.to_string())
 }
 
 pub(crate) fn json_kind(v: &serde_json::Value) -> &'static str {
